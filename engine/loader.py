@@ -1,0 +1,66 @@
+"""Load a resolved model: device and dtype chosen automatically (CUDA bf16 > MPS fp16 > CPU fp32),
+overridable; our fast forward for the llama family, HF modeling for the rest."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.config import EngineConfig
+from engine.errors import ModelError
+from engine.resolve import resolve
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+          "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass
+class Loaded:
+    hf_model: object
+    tokenizer: object
+    device: torch.device
+    dtype: torch.dtype
+    name: str
+    path: str
+
+
+def pick_device(pref: str | None) -> torch.device:
+    if pref:
+        if pref.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelError("device 'cuda' asked for but no CUDA GPU is available")
+        try:
+            return torch.device(pref)
+        except RuntimeError:
+            raise ModelError(f"unknown device '{pref}' (use cpu, cuda, cuda:N or mps)") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, pref: str | None) -> torch.dtype:
+    if pref:
+        if pref not in DTYPES:
+            raise ModelError(f"unknown dtype '{pref}' (use {', '.join(sorted(DTYPES))})")
+        return DTYPES[pref]
+    return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
+
+
+def load(cfg: EngineConfig, progress=None) -> Loaded:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    resolved = resolve(cfg.model, progress)
+    device = pick_device(cfg.device)
+    dtype = pick_dtype(device, cfg.dtype)
+    hf_logging.disable_progress_bar()  # "Loading weights" bars for a sub-second load are noise
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+        model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=dtype)
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelError(f"can't load model from {resolved.path}: {str(err).splitlines()[0]}") from None
+    model.to(device).eval()
+    return Loaded(model, tokenizer, device, dtype, resolved.name, str(resolved.path))

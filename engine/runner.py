@@ -1,0 +1,123 @@
+"""Model runners: the hot path. Both keep one KV-cache slot per live sequence and expose the same
+four operations to the scheduler: prefill a slot, decode a batch of slots, copy a slot (fork), and
+move a slot (compaction after a drop).
+
+`FastRunner` drives our own llama-family forward over a preallocated cache that grows by doubling;
+`HFRunner` is the fallback for every other architecture (HF modeling, one DynamicCache per slot,
+rows decoded one by one).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+
+class FastRunner:
+    def __init__(self, model, device, dtype, chunk: int = 512):
+        self.model, self.device, self.dtype, self.chunk = model, device, dtype, chunk
+        a = model.a
+        self.shape = (a.n_kv_heads, a.head_dim)
+        self.k: list[torch.Tensor] = []
+        self.v: list[torch.Tensor] = []
+        self.lens: list[int] = []  # tokens cached per slot
+        self._alloc(4, 256)
+
+    def _alloc(self, slots: int, length: int) -> None:
+        n_kv, hd = self.shape
+        old_k, old_v = self.k, self.v
+        self.k = [torch.zeros(slots, n_kv, length, hd, device=self.device, dtype=self.dtype)
+                  for _ in range(self.model.a.n_layers)]
+        self.v = [torch.zeros_like(t) for t in self.k]
+        if old_k:
+            s, L = min(slots, old_k[0].shape[0]), min(length, old_k[0].shape[2])
+            for new, old in zip(self.k + self.v, old_k + old_v):
+                new[:s, :, :L] = old[:s, :, :L]
+        self.lens += [0] * (slots - len(self.lens))
+
+    def _ensure(self, slots: int, length: int) -> None:
+        have_s, have_l = self.k[0].shape[0], self.k[0].shape[2]
+        if slots > have_s or length > have_l:
+            grow = lambda need, have: have if need <= have else max(need, 2 * have)
+            self._alloc(grow(slots, have_s), grow(length, have_l))
+
+    @torch.inference_mode()
+    def prefill(self, slot: int, tokens: list[int], start: int) -> torch.Tensor:
+        """Cache `tokens` at positions start.. of `slot`; logits [V] after the last one. Chunked so
+        a long prompt's attention scores stay bounded."""
+        self._ensure(slot + 1, start + len(tokens) + 1)
+        for i in range(0, len(tokens), self.chunk):
+            part = tokens[i:i + self.chunk]
+            t = torch.tensor([part], device=self.device)
+            pos = torch.arange(start + i, start + i + len(part), device=self.device)[None]
+            logits = self.model(t, pos, [k[slot:slot + 1] for k in self.k],
+                                [v[slot:slot + 1] for v in self.v])
+        self.lens[slot] = start + len(tokens)
+        return logits[0]
+
+    @torch.inference_mode()
+    def decode(self, slots: list[int], tokens: list[int], pos: list[int]) -> torch.Tensor:
+        """One token for each given slot; logits [len(slots), V]. Runs the contiguous slot range
+        0..max(slots): idle slots in between ride along at their own end position (their write
+        lands past their valid length and is overwritten later), which is cheaper than gathering
+        the caches of the active rows."""
+        B = max(slots) + 1
+        self._ensure(B, max(max(pos), max(self.lens[:B], default=0)) + 2)
+        t = torch.zeros(B, 1, dtype=torch.long)
+        p = torch.tensor(self.lens[:B], dtype=torch.long)[:, None]
+        idx = torch.tensor(slots)
+        t[idx, 0] = torch.tensor(tokens)
+        p[idx, 0] = torch.tensor(pos)
+        logits = self.model(t.to(self.device), p.to(self.device),
+                            [k[:B] for k in self.k], [v[:B] for v in self.v])
+        for s, q in zip(slots, pos):
+            self.lens[s] = q + 1
+        return logits[idx.to(self.device)]
+
+    def copy(self, src: int, dst: int) -> None:
+        n = self.lens[src]
+        self._ensure(dst + 1, n + 1)
+        for t in self.k + self.v:
+            t[dst, :, :n] = t[src, :, :n]
+        self.lens[dst] = n
+
+    def move(self, src: int, dst: int) -> None:
+        self.copy(src, dst)
+        self.lens[src] = 0
+
+    def release(self, slot: int) -> None:
+        self.lens[slot] = 0
+
+
+class HFRunner:
+    def __init__(self, hf_model, device):
+        self.model, self.device = hf_model, device
+        self.caches: dict[int, object] = {}
+
+    @torch.inference_mode()
+    def _forward(self, slot: int, tokens: list[int], start: int) -> torch.Tensor:
+        from transformers import DynamicCache
+
+        cache = self.caches.setdefault(slot, DynamicCache(config=self.model.config))
+        ids = torch.tensor([tokens], device=self.device)
+        pos = torch.arange(start, start + len(tokens), device=self.device)[None]
+        out = self.model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True,
+                         logits_to_keep=1)
+        return out.logits[0, -1].float()
+
+    def prefill(self, slot: int, tokens: list[int], start: int) -> torch.Tensor:
+        if start == 0:
+            self.caches.pop(slot, None)
+        return self._forward(slot, tokens, start)
+
+    def decode(self, slots: list[int], tokens: list[int], pos: list[int]) -> torch.Tensor:
+        return torch.stack([self._forward(s, [t], p) for s, t, p in zip(slots, tokens, pos)])
+
+    def copy(self, src: int, dst: int) -> None:
+        self.caches[dst] = copy.deepcopy(self.caches[src])
+
+    def move(self, src: int, dst: int) -> None:
+        self.caches[dst] = self.caches.pop(src)
+
+    def release(self, slot: int) -> None:
+        self.caches.pop(slot, None)
