@@ -54,12 +54,14 @@ def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
 
 def _convert(gguf: Path, target: Path, progress: Progress) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     started = time.monotonic()
     label = f"Converting {gguf.name} once"
     progress(f"{label}: tokenizer", 0.05)
     tmp = target.with_name(target.name + f".tmp{int(started)}")
     shutil.rmtree(tmp, ignore_errors=True)
+    hf_logging.disable_progress_bar()  # ours below is the one bar; transformers' would interleave
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     progress(f"{label}: de-quantizing weights", 0.25)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype="auto")

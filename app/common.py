@@ -1,0 +1,34 @@
+"""Pieces several commands share: the model flags and loading a model with one-line errors."""
+from __future__ import annotations
+
+import functools
+
+import click
+
+from app.errors import UserError
+
+
+def model_options(f):
+    """--model/--device/--dtype/--quant, passed to the command as keyword arguments."""
+    @click.option("--model", "-m", default=None, help="default | path.gguf | HF dir | hub id")
+    @click.option("--device", default=None, help="cpu | cuda | mps (default: best available)")
+    @click.option("--dtype", default=None, help="float32 | bfloat16 | float16 (default: by device)")
+    @click.option("--quant", default=None, type=click.Choice(["none", "int8", "int4"]),
+                  help="weight-only quantization")
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
+def load_llm(model: str | None = None, device: str | None = None, dtype: str | None = None,
+             quant: str | None = None, progress=None):
+    from engine import EngineConfig, EngineError
+    from engine.llm import LLM
+
+    try:
+        return LLM(EngineConfig(model=model or "default", device=device, dtype=dtype,
+                                quant=quant or "none"), progress=progress)
+    except EngineError as err:
+        raise UserError(str(err)) from None
