@@ -1,12 +1,15 @@
 """Score model outputs against problems: math by extracted answer, code by running its tests."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from app.errors import UserError
 from evals import grade_code, sandbox
-from evals.data import Problem
+from evals.data import Problem, load
 from evals.extract import math_answer
 from evals.grade_math import equivalent
+from evals.metrics import summarize
 
 
 @dataclass
@@ -35,3 +38,38 @@ def score(problems: list[Problem], outputs: list[str], workers: int | None = Non
     for (i, code, _), outcome in zip(code_jobs, runs):
         results[i] = Scored(code, outcome.passed, outcome.status)
     return results
+
+
+def score_file(lines: list[str], source: str = "input", data=None, workers: int | None = None
+               ) -> tuple[list[dict], dict[str, dict]]:
+    """`sikao eval score`: JSONL records {dataset, id, output} -> (records with "extracted" and
+    "correct" added, summary per dataset)."""
+    index: dict[str, dict[str, Problem]] = {}
+    records, problems = [], []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            name, pid, output = rec["dataset"], rec["id"], rec["output"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise UserError(f"{source}:{n}: expected a JSON object with dataset, id and output ({e})")
+        if name not in index:
+            try:
+                index[name] = {str(p.id): p for p in load(name, data)}
+            except UserError as e:
+                raise UserError(f"{source}:{n}: {e.format_message()}")
+        problem = index[name].get(str(pid))
+        if problem is None:
+            raise UserError(f"{source}:{n}: no problem with id {pid!r} in {name}")
+        if not isinstance(output, str):
+            raise UserError(f"{source}:{n}: output must be a string")
+        records.append(rec)
+        problems.append(problem)
+    scored = score(problems, [r["output"] for r in records], workers)
+    out = [{**r, "extracted": s.extracted, "correct": s.correct} for r, s in zip(records, scored)]
+    summary = {}
+    for name in index:
+        mine = [r for r in out if r["dataset"] == name]
+        summary[name] = summarize(mine, next(iter(index[name].values())).kind)
+    return out, summary
