@@ -36,7 +36,7 @@ def default_path() -> Path:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def title_from(text: str, limit: int = 60) -> str:

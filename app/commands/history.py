@@ -85,13 +85,14 @@ def show(cid, leaf, db):
 @history.command()
 @click.argument("cid", type=int, metavar="ID")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--leaf", type=int, help="Markdown: follow the branch ending at this message.")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
               help="Write here instead of stdout.")
 @db_option
-def export(cid, fmt, output, db):
+def export(cid, fmt, leaf, output, db):
     """Export a conversation: Markdown (the newest thread) or JSON (every message, every branch)."""
     with open_store(db) as store:
-        text = markdown(store, cid) if fmt == "md" else json.dumps(as_json(store, cid), ensure_ascii=False, indent=2)
+        text = markdown(store, cid, leaf) if fmt == "md" else json.dumps(as_json(store, cid), ensure_ascii=False, indent=2)
     output.write(text.rstrip("\n") + "\n")
 
 
@@ -128,7 +129,8 @@ def _facts(m: dict, versions: int) -> str:
 def _search_line(s: dict) -> str:
     if s["message"]:
         return s["message"]
-    found = f"{len(s['results'])} results" if s["results"] is not None else "no results recorded"
+    n = len(s["results"] or [])
+    found = f"{n} result{'' if n == 1 else 's'}" if s["results"] is not None else "no results recorded"
     return f"{found} via {s['backend']}" if s["backend"] else found
 
 
@@ -136,11 +138,11 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.strip("\n").splitlines())
 
 
-def markdown(store: Store, cid: int) -> str:
+def markdown(store: Store, cid: int, leaf: int | None = None) -> str:
     conv = store.conversation(cid)
     out = [f"# {conv['title'] or 'Untitled conversation'}", "",
            f"*sikao conversation {cid}, started {_when(conv['created'])}*", ""]
-    for m in store.thread(cid):
+    for m in store.thread(cid, leaf):
         out += [f"## {m['role'].capitalize()}{_facts(m, 1)}", ""]
         if m["reasoning"]:
             out += ["<details><summary>Reasoning</summary>", "", _indent(m["reasoning"], "> "), "",
@@ -152,6 +154,8 @@ def markdown(store: Store, cid: int) -> str:
                 out.append(f"- `{s['query']}`: {_search_line(s)}")
                 out += [f"  - [{r.get('title') or r.get('url')}]({r.get('url')})"
                         for r in s["results"] or [] if r.get("url")]
+                if s["notes"]:
+                    out += ["", _indent(s["notes"], "  > ")]
             out.append("")
         out += [m["content"], ""]
     return "\n".join(out)
