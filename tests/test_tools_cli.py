@@ -77,3 +77,13 @@ def test_offline_search_in_a_real_process_is_one_line_and_nonzero(docs, tmp_path
     )
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("sikao: error: searxng at http://127.0.0.1:9 unreachable")
+
+
+def test_search_reads_backend_and_url_from_config(docs):
+    with serve() as site:
+        assert sikao("config", "set", "searxng_url", site.url).exit_code == 0
+        assert sikao("config", "set", "search_backend", "searxng").exit_code == 0
+        r = sikao("search", "--no-cache", "terns")
+        assert r.exit_code == 0 and "[searxng]" in r.output and site.hits["/search"] == 1
+    sikao("index", docs)
+    assert "[local]" in sikao("search", "-b", "local", "owls").output  # the flag wins over config

@@ -96,9 +96,16 @@ def test_many_pages_keep_order_and_one_failure_does_not_sink_the_rest(site):
     assert pages[2].text.startswith("Plain text")
 
 
+def test_concurrency_is_bounded(site):
+    pages = get(site, *["/nap"] * 6, concurrency=2)
+    assert all(p.text == "Rested." for p in pages)
+    assert site.most_in_flight == 2
+
+
 def test_unreachable_host_is_an_error_not_a_hang():
     t = time.monotonic()
-    [page] = asyncio.run(fetch_all(["http://127.0.0.1:9/"], FetchConfig(timeout=2, allow_hosts=LOOPBACK)))
+    cfg = FetchConfig(timeout=2, allow_hosts=LOOPBACK)
+    [page] = asyncio.run(fetch_all(["http://127.0.0.1:9/"], cfg))
     assert page.error and "ConnectError" in page.error
     assert time.monotonic() - t < 3
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from dataclasses import replace
+from pathlib import Path
 
 from tools.auto import Auto
 from tools.cache import Cache, Cached
@@ -30,7 +31,7 @@ BACKENDS = ("auto", "duckduckgo", "searxng", "local")
 ALIASES = {"ddg": "duckduckgo"}
 
 
-def get_backend(name: str = "auto", *, searxng_url: str | None = None, corpus=None,
+def get_backend(name: str = "auto", *, searxng_url: str | None = None, corpus: Path | str | None = None,
                 cache: Cache | None = None, timeout: float = 10.0, online: str | None = None):
     """A backend by name; online ones go through `cache` when given. `auto` uses `online`
     (default: searxng when a URL is set, else duckduckgo) and falls back to the local corpus."""
@@ -54,14 +55,16 @@ def get_backend(name: str = "auto", *, searxng_url: str | None = None, corpus=No
     return Cached(backend, cache) if cache else backend
 
 
-def search(query: str, backend: str = "auto", k: int = 5, *, cache: Cache | bool = True, **cfg) -> list[SearchResult]:
+def search(query: str, backend: str = "auto", k: int = 5, *, cache: Cache | bool = True,
+           **cfg) -> list[SearchResult]:
     """Top-k results for query. cache=True uses the user cache dir, False none."""
     store = Cache() if cache is True else cache or None
     return get_backend(backend, cache=store, **cfg).search(query, k)
 
 
 def read_pages(results: list[SearchResult], query: str = "", *, size: int = 3000,
-               config: FetchConfig | None = None, cache: Cache | bool = True, corpus=None) -> list[Page]:
+               config: FetchConfig | None = None, cache: Cache | bool = True,
+               corpus: Path | str | None = None) -> list[Page]:
     """One Page per result, in order. Web pages are fetched concurrently (cached by URL); local
     results are read from the corpus index. A page that cannot be read keeps the result's snippet
     as its excerpt and says why in .error."""

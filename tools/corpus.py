@@ -67,9 +67,9 @@ class Corpus:
     def add(self, paths: list[Path | str], progress: bool = False) -> IndexStats:
         stats = IndexStats()
         roots = [Path(p).expanduser().resolve() for p in paths]
+        files = _files(roots)
         with self._db() as db:
             known = {row[0]: row[1:] for row in db.execute("SELECT path, id, size, mtime, sha FROM docs")}
-            files = _files(roots)
             seen = {str(f) for f in files}
             for f in tqdm(files, desc="indexing", unit="file", disable=None if progress else True):
                 try:
@@ -125,7 +125,7 @@ class Corpus:
                 (path,),
             ).fetchone()
 
-    def documents_count(self) -> int:
+    def count(self) -> int:
         if not self.path.exists():
             return 0
         with self._db() as db:
@@ -143,8 +143,9 @@ class Corpus:
         return n
 
     def search(self, query: str, k: int = 5) -> list[SearchResult]:
-        if not self.documents_count():
-            raise SearchError(f"the local corpus is empty: add documents with `sikao index PATH` ({self.path})")
+        if not self.count():
+            raise SearchError(
+                f"the local corpus is empty: add documents with `sikao index PATH` ({self.path})")
         words = re.findall(r"\w+", query)
         if not words:
             return []

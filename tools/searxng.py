@@ -39,7 +39,8 @@ class SearXNG:
                     break
                 time.sleep(backoff(attempt, resp.headers.get("retry-after")))
         if resp.status_code == 403:  # SearXNG's answer when the json format is not enabled
-            raise SearchError(f"searxng at {self.url} refused JSON: add `json` to search.formats in its settings.yml")
+            raise SearchError(
+                f"searxng at {self.url} refused JSON: add `json` to search.formats in its settings.yml")
         if resp.status_code >= 400:
             raise SearchError(f"searxng at {self.url} answered HTTP {resp.status_code}")
         return resp.json()

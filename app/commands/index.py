@@ -17,7 +17,9 @@ from app.errors import UserError
 @click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path),
               help="index file (default: corpus.db in the user data dir)")
 def index(paths, show, remove, corpus):
-    """Index folders of .md, .txt, .html and .rst files for offline search; unchanged files are skipped."""
+    """Build the offline search corpus from .md, .txt, .html and .rst files.
+
+    Indexing a folder again re-reads only changed files and forgets deleted ones."""
     from tools import Corpus, ToolError
 
     if not (paths or show or remove):
