@@ -144,3 +144,12 @@ def test_window_centres_on_the_best_matching_sentence():
     assert tools.window("short text", "anything") == "short text"
     cjk = "无关的句子。" * 200 + "北京是中国的首都。" + "其他内容。" * 200
     assert "北京是中国的首都" in tools.window(cjk, "中国的首都", size=60)
+
+
+def test_decode_reads_labels_as_their_supersets_and_detects_the_rest():
+    from tools.extract import decode
+
+    assert decode("镕".encode("gbk"), "gb2312") == "镕"  # a GBK-only character under a gb2312 label
+    assert decode("“quoted”".encode("cp1252"), "ISO-8859-1") == "“quoted”"
+    assert decode("naïve café".encode("utf-8"), "no-such-charset") == "naïve café"
+    assert decode(b'<meta charset="koi8-r">' + "привет".encode("koi8-r")).endswith("привет")

@@ -12,13 +12,16 @@ from trafilatura.utils import decode_file
 HTML_SUFFIXES = (".html", ".htm")
 # The HTML spec's prescan looks at the first 1024 bytes for a declared charset; we allow a bit more.
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+# Labels that pages use for what is in practice the superset (as the WHATWG Encoding standard maps them).
+_SUPERSET = {"gb2312": "gbk", "iso8859-1": "cp1252", "ascii": "cp1252"}
 
 
 def decode(body: bytes, declared: str | None = None) -> str:
     """Declared charset (header), then <meta charset>, then detection; never raises."""
     for name in (declared, _meta_charset(body)):
-        if name and _known_codec(name):
-            return body.decode(name, errors="replace")
+        codec = _codec(name) if name else None
+        if codec:
+            return body.decode(codec, errors="replace")
     return decode_file(body)
 
 
@@ -27,12 +30,12 @@ def _meta_charset(body: bytes) -> str | None:
     return m.group(1).decode("ascii") if m else None
 
 
-def _known_codec(name: str) -> bool:
+def _codec(name: str) -> str | None:
     try:
-        codecs.lookup(name)
-        return True
+        canonical = codecs.lookup(name).name
     except LookupError:
-        return False
+        return None
+    return _SUPERSET.get(canonical, canonical)
 
 
 def html_text(html: str, url: str | None = None) -> tuple[str, str]:
