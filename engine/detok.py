@@ -30,7 +30,7 @@ class Detokenizer:
         return "".join(self.parts)
 
     def add(self, token_id: int) -> str:
-        """Take the next token id; return the text it completes ("" while a character is partial)."""
+        """Take the next token id; return the new text ("" while a character is partial)."""
         self.window.append(token_id)
         prefix = self.decode(self.window[: self.read])
         full = self.decode(self.window)
@@ -42,6 +42,12 @@ class Detokenizer:
         self.read = len(self.window)
         self.parts.append(delta)
         return delta
+
+    def copy(self) -> Detokenizer:
+        """An independent detokenizer in the same state (for a forked sequence)."""
+        kid = Detokenizer(self.tokenizer, skip_special_tokens=self.skip_special_tokens)
+        kid.window, kid.read, kid.parts = list(self.window), self.read, list(self.parts)
+        return kid
 
     def decode(self, ids: list[int]) -> str:
         if not ids:

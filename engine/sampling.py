@@ -18,8 +18,8 @@ Order of operations (vLLM v1's `Sampler`), per row of raw last-position logits:
    a 150k vocabulary). A row with its own torch.Generator draws u from it alone, so a seeded row
    gives the same tokens whatever else is in the batch; other rows share the global RNG.
 
-Rows with identical settings are processed as one tensor (a seeded row alone). The full vocabulary is sorted only when
-top_p is on, top_k is off and the top 1024 tokens do not already hold top_p of the mass.
+Rows with identical settings are processed as one tensor (a seeded row alone). The full vocabulary
+is sorted only when top_p is on, top_k is off and the top 1024 tokens hold less than top_p.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def filtered_probs(logits: Tensor, top_k: int, top_p: float,
 
 
 def top_candidates(logits: Tensor, top_p: float) -> tuple[Tensor, Tensor]:
-    """Descending (logits, ids) long enough to hold top_p of the mass, sorting all only if needed."""
+    """Descending (logits, ids) holding at least top_p of the mass; sorts all only if needed."""
     if NUCLEUS_PROBE < logits.shape[-1]:
         vals, ids = logits.topk(NUCLEUS_PROBE, dim=-1)
         mass = (vals - logits.logsumexp(dim=-1, keepdim=True)).exp().sum(dim=-1)

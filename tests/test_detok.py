@@ -67,6 +67,21 @@ def test_window_stays_small(tokenizer):
     assert longest <= 8  # only a few tokens are ever re-decoded, not the whole output
 
 
+def test_copy_continues_independently(tokenizer):
+    ids = tokenizer.encode("思考 then 你好 or 👍🏽", add_special_tokens=False)
+    cut = next(i for i in range(len(ids)) if "\ufffd" in tokenizer.decode(ids[:i]))
+    parent = Detokenizer(tokenizer)
+    for i in ids[:cut]:  # stop inside a character: the copy must carry the held bytes
+        parent.add(i)
+    kid = parent.copy()
+    for i in ids[cut:] + tokenizer.encode("!", add_special_tokens=False):
+        parent.add(i)
+    for i in ids[cut:]:
+        kid.add(i)
+    assert kid.text == tokenizer.decode(ids)
+    assert parent.text == tokenizer.decode(ids) + "!"
+
+
 def test_special_tokens(tokenizer):
     ids = tokenizer.encode("done", add_special_tokens=False) + [tokenizer.eos_token_id]
     assert "".join(stream(tokenizer, ids)[1]) == "done"
