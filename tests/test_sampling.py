@@ -58,7 +58,7 @@ def test_top_p_hand_computed_nucleus():
     assert kept(dense(probs, ids, 4)) == {1}
 
 
-@pytest.mark.parametrize("spread", [0.5, 20.0])  # flat (full sort) and peaked (probe)
+@pytest.mark.parametrize("spread", [0.5, 3.0, 20.0])  # full sort, top-1024, top-64 probes
 def test_top_p_large_vocab_matches_full_sort(spread):
     torch.manual_seed(1)
     logits = torch.randn(3, 5000) * spread
