@@ -26,6 +26,7 @@ RANGES = {  # key -> (lowest, highest, lowest allowed itself)
     "branches": (1, 64, True),
     "temperature": (0.0, 10.0, True),
     "top_p": (0.0, 1.0, False),
+    "max_thinking_tokens": (1, 10_000_000, True),
     "max_tokens": (1, 10_000_000, True),
 }
 TYPES = {"bool": bool, "str": str, "list[str]": list, "int": int, "int | None": int, "float": (int, float)}
@@ -47,7 +48,8 @@ class Config:
     quant: str = "none"
     temperature: float = 0.6  # DeepSeek's recommendation for R1 models
     top_p: float = 0.95
-    max_tokens: int = 2048
+    max_thinking_tokens: int = 1024
+    max_tokens: int = 512  # answer budget
     seed: int | None = None
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"

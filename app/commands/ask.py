@@ -1,7 +1,10 @@
-"""`sikao ask "question"`: one answer, streamed to the terminal."""
+"""`sikao ask "question"`: one answer, streamed to the terminal and recorded in the history."""
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
+from dataclasses import asdict, fields
+from pathlib import Path
 
 import click
 
@@ -11,34 +14,60 @@ from app.errors import UserError
 
 @click.command()
 @click.argument("question", required=False)
-@click.option("--think/--no-think", default=False, help="Reason visibly before answering.")
-@click.option("--max-tokens", type=click.IntRange(1), default=512, show_default=True,
-              help="Answer budget in tokens.")
-@click.option("--max-thinking-tokens", type=click.IntRange(1), default=1024, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0), default=0.6, show_default=True)
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True)
+@click.option("--think/--no-think", default=None, help="Reason visibly before answering.")
+@click.option("--max-tokens", type=click.IntRange(1), default=None, help="Answer budget in tokens.")
+@click.option("--max-thinking-tokens", type=click.IntRange(1), default=None)
+@click.option("--temperature", type=click.FloatRange(0), default=None)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--system", default=None, help="A system prompt.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
+@click.option("--log/--no-log", default=None, help="Record the exchange in the history (default: on).")
+@click.option("-c", "--continue", "cont", is_flag=True, help="Continue the most recent conversation.")
+@click.option("--cid", type=int, default=None, help="Continue conversation ID.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="History database file (default: history.db in the user data dir).")
 @model_options
-def ask(question, think, max_tokens, max_thinking_tokens, temperature, top_p, seed, system,
-        as_json, model, device, dtype, quant):
-    """Ask one QUESTION (or read it from stdin) and stream the answer."""
+def ask(question, system, as_json, cont, cid, db, **flags):
+    """Ask one QUESTION (or read it from stdin) and stream the answer.
+
+    Defaults come from config.toml (`sikao config show`); flags given here win."""
+    from app.config import KEYS, Config
     from app.render import Renderer
+    from app.store import Store
     from engine.errors import EngineError
     from reasoning import Options, run
 
+    cfg = Config.load().merged(flags)  # the config-backed flags: --think, --temperature, --model…
     if question is None and not sys.stdin.isatty():
         question = sys.stdin.read()
     if not question or not question.strip():
         raise UserError("empty question: give it as an argument or on stdin")
-    llm = load_llm(model, device, dtype, quant)
-    opts = Options(think=think, max_tokens=max_tokens, max_thinking_tokens=max_thinking_tokens,
-                   temperature=temperature, top_p=top_p, seed=seed, system=system)
+    if cont and cid is not None:
+        raise UserError("give either --continue or --cid, not both")
+    store = Store(db) if cfg.log or cont or cid is not None else None
+    if cont:
+        cid = store.last_conversation()
+        if cid is None:
+            raise UserError("no conversation to continue yet")
+    prior = store.history_for_model(cid) if cid is not None else []
+    question = question.strip()
+    llm = load_llm(cfg.model, None if cfg.device == "auto" else cfg.device,  # "auto" is the engine's None
+                   None if cfg.dtype == "auto" else cfg.dtype, cfg.quant)
+    opts = Options(**{f.name: getattr(cfg, f.name) for f in fields(Options) if f.name in KEYS},
+                   system=system)
+    recording = nullcontext()
+    if cfg.log:
+        cid = store.new_conversation(model=cfg.model) if cid is None else cid
+        user = store.add_user(cid, question, parent_id=store.leaf(cid))
+        recording = store.recorder(cid, user, model=llm.name, params=asdict(opts))
     render = Renderer(as_json=as_json)
     try:
-        for event in run(llm, question.strip(), opts):
-            render(event)
+        with recording as rec:  # Ctrl+C or an engine error still saves the partial answer
+            for event in run(llm, prior + [{"role": "user", "content": question}], opts):
+                if rec:
+                    rec.feed(event)
+                render(event)
     except KeyboardInterrupt:
         click.echo("\n[stopped]", err=True)
         sys.exit(130)
