@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import ModelError
-from engine.paths import cache_dir
+from engine.paths import models_dir
 
 Progress = Callable[[str, float], None]  # (message, fraction done 0..1)
 
@@ -39,7 +39,7 @@ def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
         key = file_hash(gguf)
     except OSError as err:
         raise ModelError(f"can't read {gguf}: {err.strerror}") from None
-    target = cache_dir() / "models" / f"{gguf.stem}-{key}"
+    target = models_dir() / f"{gguf.stem}-{key}"
     if (target / "config.json").is_file():
         return target
     progress = progress or stderr_progress

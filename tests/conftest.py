@@ -1,9 +1,31 @@
-"""Shared test setup: every test gets its own user data and config dirs, so no test reads or
-writes the real ~/.local/share/sikao or ~/.config/sikao."""
+"""Shared test setup: every test gets its own user data, config and cache dirs, so no test reads
+or writes the real ~/.local/share/sikao, ~/.config/sikao or ~/.cache/sikao."""
+import os
+
 import pytest
+
+from engine.paths import models_dir
+
+# The converted bundled model is the one cache tests share (converting takes ~20 s): pin it to the
+# user's real models dir before any test points SIKAO_CACHE_DIR elsewhere.
+os.environ["SIKAO_MODELS_DIR"] = str(models_dir())
 
 
 @pytest.fixture(autouse=True)
 def sikao_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("SIKAO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SIKAO_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("SIKAO_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def llm():
+    """The real bundled model, loaded once per test session (converted on the first run ever)."""
+    from engine import LLM
+
+    return LLM()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(llm):
+    return llm.tokenizer

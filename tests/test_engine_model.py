@@ -1,0 +1,76 @@
+"""Model resolution, conversion cache, and our forward against HF modeling."""
+import time
+
+import pytest
+import torch
+
+from engine import EngineConfig, ModelError, PromptTooLong, SamplingParams
+from engine.resolve import resolve
+
+
+def test_our_forward_matches_hf(llm):
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_pretrained(llm.path, dtype=torch.float32).eval()
+    ids = llm.encode("The quick brown fox jumps over the lazy dog. 快速的棕色狐狸")
+    with torch.no_grad():
+        ref = hf(torch.tensor([ids])).logits[0]
+    pos = torch.arange(len(ids))[None]
+    ours = llm.model(torch.tensor([ids]), pos, *_scratch_cache(llm, len(ids)), all_logits=True)[0]
+    assert torch.allclose(ours, ref, atol=2e-4, rtol=1e-4), (ours - ref).abs().max()
+
+
+def _scratch_cache(llm, n):
+    a = llm.model.a
+    k = [torch.zeros(1, a.n_kv_heads, n + 1, a.head_dim) for _ in range(a.n_layers)]
+    return k, [torch.zeros_like(t) for t in k]
+
+
+def test_hf_fallback_generates_the_same_tokens(llm):
+    from engine.llm import LLM
+
+    slow = LLM(EngineConfig(fast=False))
+    assert not slow.fast and llm.fast
+    params = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
+    prompts = ["The capital of France is", "1, 2, 3, 4,"]
+    assert ([o.token_ids for o in slow.generate(prompts, params)]
+            == [o.token_ids for o in llm.generate(prompts, params)])
+    sid = slow.add(prompts[0], params)
+    kid = slow.fork(sid, 1)[0]
+    while slow.has_running():
+        slow.step()
+    assert slow.seq(kid).output_ids == slow.seq(sid).output_ids
+
+
+def test_converted_cache_loads_fast(llm):
+    started = time.monotonic()
+    again = resolve("default")
+    from engine.loader import load
+
+    loaded = load(EngineConfig())
+    assert time.monotonic() - started < 2.0
+    assert str(again.path) == llm.path == loaded.path
+    assert (again.path / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("nope", "unknown model 'nope'"),
+    ("missing.gguf", "no such GGUF file"),
+    ("/etc/hostname", "is not a .gguf file or a model directory"),
+    ("/tmp", "not a Hugging Face model"),
+])
+def test_bad_model_specs_fail_with_one_line(spec, message):
+    with pytest.raises(ModelError, match=message) as err:
+        resolve(spec)
+    assert "\n" not in str(err.value)
+
+
+def test_hub_id_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="can't download 'someone/some-model'"):
+        resolve("someone/some-model")
+
+
+def test_prompt_longer_than_the_context(llm):
+    with pytest.raises(PromptTooLong, match="context is"):
+        llm.add(list(range(llm.max_model_len + 5)), SamplingParams())
