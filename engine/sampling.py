@@ -25,6 +25,7 @@ is sorted only when top_p is on, top_k is off and the top 1024 tokens hold less 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -140,10 +141,9 @@ def filtered_probs(logits: Tensor, top_k: int, top_p: float,
     ids[:, j]; otherwise probs spans the whole vocabulary.
     """
     vocab = logits.shape[-1]
-    if min_p > 0:
-        probs = logits.softmax(dim=-1)
-        floor = min_p * probs.max(dim=-1, keepdim=True).values
-        logits = logits.masked_fill(probs < floor, float("-inf"))
+    if min_p > 0:  # p < min_p * p_max, in logit space (no softmax over the vocabulary)
+        floor = logits.max(dim=-1, keepdim=True).values + math.log(min_p)
+        logits = logits.masked_fill(logits < floor, float("-inf"))
     ids = None
     if 0 < top_k < vocab:
         logits, ids = logits.topk(top_k, dim=-1)  # sorted, largest first
