@@ -49,6 +49,13 @@ def title_from(text: str, limit: int = 60) -> str:
     return cut.rstrip(" ,;:.-") + "…"
 
 
+def _snippet(text: str, query: str, width: int = 40) -> str:
+    i = text.lower().find(query.lower())
+    start, end = max(0, i - width), i + len(query) + width
+    return (("…" if start else "") + text[start:i] + f"[{text[i:i + len(query)]}]"
+            + text[i + len(query):end] + ("…" if end < len(text) else ""))
+
+
 def _decode(row: dict | None) -> dict | None:
     if row is None:
         return None
@@ -101,10 +108,10 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self.db.execute("COMMIT")
             except BaseException:
                 self.db.rollback()
                 raise
-            self.db.execute("COMMIT")
 
     # conversations
 
@@ -144,17 +151,28 @@ class Store:
             self.db.execute("DELETE FROM conversations WHERE id = ?", [cid])
 
     def search(self, query: str, limit: int = 50) -> list[dict]:
-        """Full-text search over message content and reasoning, best match first."""
-        if not query.strip():
+        """Full-text search over message content and reasoning, best match first. When the words
+        match nothing, a plain substring scan follows: FTS5's tokenizer keeps a run of Chinese or
+        Japanese characters as one token, so "蓝色" could never match inside "天空为什么是蓝色"."""
+        query = query.strip()
+        if not query:
             raise StoreError("empty search query")
-        sql = """
+        hits = list(self.db.query("""
             SELECT m.id AS message_id, m.conversation_id, c.title, m.role, m.created,
                    snippet(messages_fts, -1, '[', ']', '…', 12) AS snippet
             FROM messages_fts
             JOIN messages m ON m.id = messages_fts.rowid
             JOIN conversations c ON c.id = m.conversation_id
-            WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?"""
-        return list(self.db.query(sql, [self.db.quote_fts(query), limit]))
+            WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?""", [self.db.quote_fts(query), limit]))
+        if hits:
+            return hits
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", query) + "%"
+        rows = self.db.query("""
+            SELECT m.id AS message_id, m.conversation_id, c.title, m.role, m.created, m.content, m.reasoning
+            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE m.content LIKE :p ESCAPE '\\' OR m.reasoning LIKE :p ESCAPE '\\'
+            ORDER BY m.id DESC LIMIT :n""", {"p": pattern, "n": limit})
+        return [dict(r, snippet=_snippet(" ".join(filter(None, (r.pop("content"), r.pop("reasoning")))), query)) for r in rows]
 
     # messages
 

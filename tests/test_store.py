@@ -127,6 +127,18 @@ def test_full_text_search_covers_content_and_reasoning_and_stays_in_sync(store):
         store.search("  ")
 
 
+def test_search_falls_back_to_substrings_for_cjk_and_partial_words(store):
+    cid = store.new_conversation()
+    q = store.add_user(cid, "天空为什么是蓝色的？")
+    a = store.add_message(cid, "assistant", "因为瑞利散射。", q, reasoning="100% sure, 50_50 odds")
+    hit, = store.search("蓝色")  # one FTS5 token is the whole run of characters: only a substring scan finds it
+    assert (hit["message_id"], hit["snippet"]) == (q, "天空为什么是[蓝色]的？")
+    assert [h["message_id"] for h in store.search("瑞利")] == [a]
+    assert store.search("%")[0]["snippet"] == "因为瑞利散射。 100[%] sure, 50_50 odds"  # LIKE wildcards are literal
+    assert [h["message_id"] for h in store.search("0_5")] == [a]
+    assert store.search("0x5") == [] and store.search("绿色") == []
+
+
 def _bytes(path):
     return path.read_bytes()
 
