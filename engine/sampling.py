@@ -7,7 +7,7 @@ Order of operations (vLLM v1's `Sampler`), per row of raw last-position logits:
    confidence = mean of -logprob over the top-20 tokens (DeepConf: C = -(1/k) sum_j log P(j)).
 2. repetition penalty over every token seen in prompt + output (HF/vLLM semantics: a positive logit
    is divided by the penalty, a negative one multiplied).
-3. greedy rows (temperature == 0, or top_k == 1) take the argmax here.
+3. greedy rows (temperature 0, i.e. below 1e-5 as in vLLM, or top_k == 1) take the argmax here.
 4. temperature: logits / temperature.
 5. min_p: drop tokens whose probability is below min_p * (the top token's probability).
 6. top_k: keep the k largest.
@@ -103,8 +103,8 @@ def sample(logits: Tensor, params: list[SamplingParams], generators: list[torch.
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(params):
         if not p.greedy:
-            # a seeded row is its own group: how many candidates it draws over must not depend
-            # on its neighbours (see top_candidates)
+            # a seeded row is its own group: the candidate list its uniform is mapped onto
+            # (top_candidates' probe size) must not depend on its neighbours
             alone = i if generators[i] is not None else -1
             groups.setdefault((p.temperature, p.top_k, p.top_p, p.min_p, alone), []).append(i)
     for (temperature, top_k, top_p, min_p, _), rows in groups.items():
