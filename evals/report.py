@@ -30,14 +30,17 @@ def _fmt(x) -> str:
     return f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
+def _one(x) -> str | None:
+    return None if x is None else f"{x:.1f}"
+
+
 def table(runs: list[Run]) -> str:
     rows = [COLUMNS]
     for r in runs:
         m = r.metrics
         rows.append([_fmt(v) for v in (
             r.id, r.dataset, r.model, k_of(r), m.get("problems"), m.get("accuracy"), best_at_k(r),
-            round(m["tokens_per_problem"], 1) if "tokens_per_problem" in m else None,
-            round(m["tok_per_s"], 1) if "tok_per_s" in m else None, r.version,
+            _one(m.get("tokens_per_problem")), _one(m.get("tok_per_s")), r.version,
             "done" if r.finished else "unfinished")])
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)

@@ -72,6 +72,9 @@ class Registry:
             " order by id desc limit 1", [dataset, model, json.dumps(params, sort_keys=True)])
         return next((_run(r) for r in rows), None)
 
+    def save_metrics(self, run_id: int, metrics: dict) -> None:
+        self.db["runs"].update(run_id, {"metrics": json.dumps(metrics)})
+
     def finish(self, run_id: int, metrics: dict) -> None:
         self.db["runs"].update(run_id, {"finished": _now(), "metrics": json.dumps(metrics)})
 

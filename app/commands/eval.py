@@ -2,16 +2,78 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
+from app.common import load_llm, model_options
 from app.errors import UserError
+from evals.data import NAMES
 
 
 @click.group("eval")
 def eval_group():
     """Math and code benchmarks: run, score, report."""
+
+
+@eval_group.command("run")
+@click.argument("dataset", type=click.Choice(NAMES))
+@click.option("--limit", type=click.IntRange(1), help="Only the first N problems.")
+@click.option("--n", "n", type=click.IntRange(1), default=1, show_default=True,
+              help="Samples per problem (pass@k, maj@k).")
+@click.option("--branches", type=click.IntRange(2), help="K pruned branches per problem instead.")
+@click.option("--think/--no-think", default=False, help="Reason in <think> before answering.")
+@click.option("--temperature", type=click.FloatRange(0), default=0.6, show_default=True)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(1), default=4096, show_default=True,
+              help="Generation budget per sample (thinking included).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=32, show_default=True,
+              help="Sequences in flight at once.")
+@click.option("--data", type=click.Path(exists=True, path_type=Path),
+              help="Dataset file, or a dir holding the datasets' files.")
+@model_options
+def run_cmd(dataset, limit, n, branches, think, temperature, top_p, max_tokens, seed, batch, data,
+            model, device, dtype, quant):
+    """Run DATASET through the model (R1 protocol) and score it; resumes an interrupted run."""
+    from tqdm import tqdm
+
+    from engine.errors import EngineError
+    from evals.run import RunConfig, execute, plan, problems
+    from evals.store import Registry
+
+    cfg = RunConfig(dataset, limit, n, branches, think, temperature, top_p, max_tokens, seed, batch)
+    chosen = problems(cfg, data)
+    llm = load_llm(model, device, dtype, quant)
+    reg = Registry()
+    work = plan(cfg, chosen, llm.name, reg)
+    done = work.total - len(work.todo)
+    if done:
+        click.echo(f"resuming run {work.run.id}: {done}/{work.total} problems already done",
+                   err=True)
+    right = [0, 0]
+    bar = tqdm(total=work.total, initial=done, unit="problem", desc=dataset, file=sys.stderr)
+
+    def progress(problem, records):
+        right[0] += sum(r["correct"] for r in records)
+        right[1] += len(records)
+        bar.update(1)
+        bar.set_postfix(acc=f"{right[0] / right[1]:.3f}")
+
+    try:
+        metrics = execute(llm, cfg, work, reg, progress)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"\n[stopped] run {work.run.id} keeps what it finished; the same command "
+                   "resumes it", err=True)
+        sys.exit(130)
+    except EngineError as err:
+        raise UserError(str(err)) from None
+    bar.close()
+    click.echo(f"run {work.run.id} ({dataset}, {llm.name}): "
+               + "  ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+    click.echo(f"samples: {reg.samples_path(work.run.id)}")
 
 
 @eval_group.command("score")

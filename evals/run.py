@@ -1,0 +1,162 @@
+"""`sikao eval run`: generate answers for a benchmark through the engine and score them.
+
+Sampled runs keep the engine's batch full: all samples of a problem are added together and the next
+problem joins as soon as there is room, so one long answer never holds the batch back. Scoring runs
+beside generation (code tests can take seconds), and each problem is appended to the run's JSONL as
+soon as it is scored: an interrupted run resumes from there, skipping the ids it finds."""
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+
+from app.errors import UserError
+from evals import data
+from evals.data import Problem
+from evals.metrics import summarize
+from evals.prompts import user_message
+from evals.score import score
+from evals.store import Registry, Run
+
+
+@dataclass
+class RunConfig:
+    dataset: str
+    limit: int | None = None
+    n: int = 1  # samples per problem
+    branches: int | None = None  # K branches per problem, through reasoning.run
+    think: bool = False
+    temperature: float = 0.6  # R1's protocol
+    top_p: float = 0.95
+    max_tokens: int = 4096
+    seed: int = 0
+    batch: int = 32  # sequences in flight; does not change results, so not part of params()
+
+    def params(self) -> dict:
+        """What identifies a run, and so which interrupted run a new call resumes."""
+        p = asdict(self)
+        del p["dataset"], p["batch"]
+        return p
+
+
+@dataclass
+class Plan:
+    run: Run
+    todo: list[tuple[int, Problem]]  # (position in the dataset, problem) still to do
+    total: int
+    kind: str
+
+
+def problems(cfg: RunConfig, data_path=None) -> list[Problem]:
+    """The problems to run, checked before any model is loaded."""
+    if cfg.branches and importlib.util.find_spec("reasoning.branches") is None:
+        raise UserError("--branches is not available yet: this version's reasoning layer has no "
+                        "branch search (reasoning.branches)")
+    chosen = data.load(cfg.dataset, data_path)[:cfg.limit]
+    if not chosen:
+        raise UserError(f"{cfg.dataset}: no problems to run")
+    return chosen
+
+
+def plan(cfg: RunConfig, chosen: list[Problem], model: str, registry: Registry) -> Plan:
+    """The run to work on: an interrupted one with the same settings, else a new one."""
+    run = registry.unfinished(cfg.dataset, model, cfg.params()) or \
+        registry.create(cfg.dataset, model, cfg.params())
+    done = {str(r["id"]) for r in registry.samples(run.id)}
+    todo = [(i, p) for i, p in enumerate(chosen) if str(p.id) not in done]
+    return Plan(run, todo, len(chosen), chosen[0].kind)
+
+
+def execute(llm, cfg: RunConfig, plan: Plan, registry: Registry, progress=None) -> dict:
+    """Generate, score and store every open problem, then finish the run; returns its metrics."""
+    run, elapsed, t0 = plan.run, plan.run.metrics.get("elapsed", 0.0), time.monotonic()
+    work = _branches if cfg.branches else _samples
+    with ThreadPoolExecutor(2) as scorer:
+        for problem, records in work(llm, cfg, plan.todo, scorer):
+            registry.append(run.id, records)
+            # Time up to the last stored problem, so work lost to an interrupt is not counted.
+            registry.save_metrics(run.id, {"elapsed": elapsed + time.monotonic() - t0})
+            if progress:
+                progress(problem, records)
+    elapsed = registry.get(run.id).metrics.get("elapsed", 0.0)
+    records = registry.samples(run.id)
+    metrics = {**summarize(records, plan.kind, elapsed), "elapsed": elapsed}
+    if cfg.branches:
+        votes = {str(r["id"]): r["vote_correct"] for r in records}
+        metrics["voted"] = sum(votes.values()) / len(votes)
+    registry.finish(run.id, metrics)
+    return metrics
+
+
+def _samples(llm, cfg: RunConfig, todo, scorer):
+    from engine.chat import build_prompt
+    from engine.errors import PromptTooLong
+    from engine.sampling import SamplingParams
+
+    problems, queue, live, outs, pending = dict(todo), deque(todo), {}, {}, set()
+    while queue or live or pending:
+        while queue and len(live) + cfg.n <= max(cfg.batch, cfg.n):
+            i, p = queue.popleft()
+            prompt = build_prompt(llm.tokenizer, [{"role": "user", "content": user_message(p)}],
+                                  think=cfg.think)
+            outs[i] = [None] * cfg.n
+            for j in range(cfg.n):
+                params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p,
+                                        max_tokens=cfg.max_tokens, seed=cfg.seed + i * cfg.n + j)
+                try:
+                    live[llm.add(prompt, params)] = (i, j)
+                except PromptTooLong:
+                    outs[i][j] = ("", 0, "prompt_too_long")
+            if all(outs[i]):
+                pending.add(scorer.submit(_score_samples, p, outs.pop(i)))
+        if live:
+            for out in llm.step():
+                if not out.finished or out.seq_id not in live:
+                    continue
+                i, j = live.pop(out.seq_id)
+                seq = llm.seq(out.seq_id)
+                outs[i][j] = (seq.output_text, len(seq.output_ids), seq.finish_reason)
+                llm.drop(out.seq_id)
+                if all(outs[i]):
+                    pending.add(scorer.submit(_score_samples, problems[i], outs.pop(i)))
+        elif pending:
+            wait(pending, return_when=FIRST_COMPLETED)
+        for f in [f for f in pending if f.done()]:
+            pending.discard(f)
+            yield f.result()
+
+
+def _score_samples(p: Problem, outs: list[tuple[str, int, str]]):
+    scored = score([p] * len(outs), [text for text, _, _ in outs], workers=4)
+    return p, [{"id": p.id, "sample": j, "output": text, "extracted": s.extracted,
+                "correct": s.correct, "status": s.status, "tokens": tokens, "finish_reason": why}
+               for j, ((text, tokens, why), s) in enumerate(zip(outs, scored))]
+
+
+def _branches(llm, cfg: RunConfig, todo, scorer):
+    """One reasoning.run per problem with K branches; a record per branch (pruned ones too) with
+    its confidence, so the report can set the weighted vote against self-consistency."""
+    from reasoning import Options, run
+    from reasoning.events import BranchFinished, BranchPruned, Done
+
+    for i, p in todo:
+        opts = Options(think=cfg.think, branches=cfg.branches, temperature=cfg.temperature,
+                       top_p=cfg.top_p, seed=cfg.seed + i, max_tokens=cfg.max_tokens,
+                       max_thinking_tokens=cfg.max_tokens)
+        ends: dict[int, BranchFinished | BranchPruned] = {}
+        done = None
+        for ev in run(llm, user_message(p), opts):
+            if isinstance(ev, (BranchFinished, BranchPruned)):
+                ends[ev.branch] = ev
+            elif isinstance(ev, Done):
+                done = ev
+        branches = sorted(ends)
+        texts = [done.answer if done else ""] + [getattr(ends[b], "answer", "") for b in branches]
+        vote, *scored = score([p] * len(texts), texts, workers=4)
+        yield p, [{"id": p.id, "sample": b, "output": texts[k + 1], "extracted": s.extracted,
+                   "correct": s.correct, "confidence": ends[b].confidence,
+                   "tokens": getattr(ends[b], "tokens", 0),
+                   "pruned": isinstance(ends[b], BranchPruned), "vote": vote.extracted,
+                   "vote_correct": vote.correct} for k, (b, s) in enumerate(zip(branches, scored))]

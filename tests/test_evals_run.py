@@ -1,0 +1,93 @@
+"""`sikao eval run` with the real bundled model: end to end, resumable, stored, reported."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from evals.data import REPO
+from evals.run import RunConfig, execute, plan, problems
+from evals.store import Registry
+
+pytestmark = pytest.mark.slow
+HAS_BRANCHES = importlib.util.find_spec("reasoning.branches") is not None
+
+
+def sikao(*args):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=900)
+
+
+@pytest.mark.parametrize("dataset", ["gsm8k", "humaneval"])
+def test_short_real_run_end_to_end(dataset):
+    r = sikao("eval", "run", dataset, "--limit", "3", "--max-tokens", "24", "--batch", "3")
+    assert r.returncode == 0, r.stderr
+    assert f"run 1 ({dataset}, SmolLM2-135M" in r.stdout and "problems=3" in r.stdout
+    assert "3/3" in r.stderr  # the progress bar got to the end
+    run = Registry().get(1)
+    assert run.finished and run.params["max_tokens"] == 24 and run.params["temperature"] == 0.6
+    assert run.metrics["problems"] == 3 and 0 <= run.metrics["accuracy"] <= 1
+    assert run.metrics["tokens_per_problem"] > 0 and run.metrics["tok_per_s"] > 0
+    records = Registry().samples(1)
+    assert [r["id"] for r in records] == [p.id for p in problems(RunConfig(dataset, 3))]
+    for rec in records:
+        assert rec["output"] and 0 < rec["tokens"] <= 24 and rec["finish_reason"] in ("stop", "length")
+        assert isinstance(rec["correct"], bool)
+        if dataset == "humaneval":
+            assert rec["status"] in ("passed", "failed", "timeout", "empty")
+    report = sikao("eval", "report")
+    assert report.returncode == 0 and report.stdout.splitlines()[1].split()[:2] == ["1", dataset]
+
+
+def test_interrupted_run_resumes_where_it_stopped(llm):
+    cfg = RunConfig("arith", limit=3, n=2, max_tokens=8, batch=4)
+    chosen = problems(cfg)
+    reg = Registry()
+    first = plan(cfg, chosen, llm.name, reg)
+    # As if the run had been stopped after its first problem (and mid-write of the second).
+    kept = {"id": 0, "sample": 0, "output": "x", "extracted": None, "correct": False, "tokens": 1}
+    reg.append(first.run.id, [kept, {**kept, "sample": 1}])
+    with reg.samples_path(first.run.id).open("a") as f:
+        f.write('{"id": 1, "samp')
+    again = plan(cfg, chosen, llm.name, reg)
+    assert again.run.id == first.run.id and [p.id for _, p in again.todo] == [1, 2]
+    metrics = execute(llm, cfg, again, reg)
+    records = reg.samples(first.run.id)
+    assert [(r["id"], r["sample"]) for r in records] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    assert records[0]["output"] == "x" and metrics["problems"] == 3 and metrics["samples"] == 6
+    assert "maj@2" in metrics and "pass@2" in metrics
+    assert plan(cfg, chosen, llm.name, reg).run.id != first.run.id  # finished: a new run next time
+
+
+def test_seeded_samples_are_reproducible(llm):
+    cfg = RunConfig("arith", limit=1, n=2, max_tokens=6, seed=7)
+    reg = Registry()
+    outs = []
+    for _ in range(2):
+        work = plan(cfg, problems(cfg), llm.name, reg)
+        execute(llm, cfg, work, reg)
+        outs.append([r["output"] for r in reg.samples(work.run.id)])
+    assert outs[0] == outs[1] and len(outs[0]) == 2
+
+
+@pytest.mark.skipif(HAS_BRANCHES, reason="branch search exists")
+def test_branches_say_not_available_yet():
+    r = sikao("eval", "run", "arith", "--limit", "1", "--branches", "2")
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("sikao: error: --branches is not available yet: this version's "
+                                "reasoning layer has no branch search (reasoning.branches)")
+
+
+@pytest.mark.skipif(not HAS_BRANCHES, reason="needs reasoning.branches")
+def test_branch_run():
+    r = sikao("eval", "run", "arith", "--limit", "2", "--branches", "2", "--max-tokens", "16")
+    assert r.returncode == 0, r.stderr
+    run = Registry().get(1)
+    assert run.params["branches"] == 2 and "voted" in run.metrics
+    records = Registry().samples(1)
+    assert {r["id"] for r in records} == {0, 1}
+    assert all("confidence" in r and "vote_correct" in r for r in records)
+    assert json.loads(json.dumps(run.metrics))["problems"] == 2
