@@ -97,6 +97,7 @@ class Stats:
     prompt_tokens: int = 0
     thinking_tokens: int = 0
     answer_tokens: int = 0
+    reading_tokens: int = 0  # Reason-in-Documents notes written by the same model
     searches: int = 0
     branches: int = 1
     pruned: int = 0

@@ -1,13 +1,16 @@
 """`run()`: the one entry point every front end drives. It turns a conversation into the typed
-event stream of reasoning/events.py: thinking, then the answer, each with its budget."""
+event stream of reasoning/events.py by running the graph of reasoning/graph.py; `Done` comes
+last, with the stats. Stopping early (closing the generator, Ctrl+C) stops the graph's worker
+and drops every engine sequence the answer owned."""
 from __future__ import annotations
 
 import time
 from typing import Iterator
 
-from engine.chat import THINK_CLOSE, build_prompt
-from engine.sampling import SamplingParams
-from reasoning.events import AnswerDelta, Done, Event, Notice, Stats, ThinkingDelta
+from engine.chat import thinks_natively
+from reasoning.events import Done, Event, Notice, Stats
+from reasoning.graph import build
+from reasoning.live import Live
 from reasoning.options import Options
 
 
@@ -15,49 +18,35 @@ def run(llm, messages: list[dict] | str, opts: Options | None = None) -> Iterato
     opts = opts or Options()
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
-    prompt = build_prompt(llm.tokenizer, messages, think=opts.think, system=opts.system)
-    started = time.monotonic()
-    stats = Stats(model=llm.name, finish_reason="interrupted")
-    thinking, answer = [], []
-
-    def params(max_tokens: int, stop: list[str]) -> SamplingParams:
-        return SamplingParams(temperature=opts.temperature, top_p=opts.top_p, seed=opts.seed,
-                              max_tokens=max_tokens, stop=stop)
-
-    sid = llm.add(prompt, params(opts.max_thinking_tokens if opts.think else opts.max_tokens,
-                                 [THINK_CLOSE] if opts.think else []))
-    stats.prompt_tokens = llm.seq(sid).n_prompt
+    mode, notice = search_mode(llm, opts)
+    live = Live(llm, opts, list(messages), mode,
+                stats=Stats(model=llm.name, branches=opts.branches, finish_reason="interrupted"))
+    # Every pass through a cycle spends at least one token of a budget, which bounds the steps.
+    limit = 10 + 3 * (opts.max_searches + opts.max_thinking_tokens + opts.max_tokens)
+    stream = build(live).stream({}, {"recursion_limit": limit}, stream_mode="custom")
     try:
-        if opts.think:
-            reason = yield from _phase(llm, sid, ThinkingDelta, thinking)
-            stats.thinking_tokens = llm.seq(sid).generated
-            if reason == "length":
-                yield Notice("thinking_budget", f"thinking stopped at the {opts.max_thinking_tokens}"
-                                                "-token budget; answering now")
-                llm.append(sid, "\n" + THINK_CLOSE + "\n\n", params(opts.max_tokens, []))
-            else:
-                llm.append(sid, "\n\n", params(opts.max_tokens, []))
-        reason = yield from _phase(llm, sid, AnswerDelta, answer)
-        stats.answer_tokens = llm.seq(sid).generated
-        if reason == "length":
-            yield Notice("answer_budget", f"the answer stopped at the {opts.max_tokens}-token budget")
-        stats.finish_reason = reason
+        if notice:
+            yield notice
+        yield from stream
     finally:
-        llm.drop(sid)
-        stats.elapsed = time.monotonic() - started
-        made = stats.thinking_tokens + stats.answer_tokens
-        stats.tok_per_s = made / stats.elapsed if stats.elapsed else 0.0
-    yield Done(answer="".join(answer).strip(), reasoning="".join(thinking).strip(), stats=stats)
+        live.cancel.set()
+        stream.close()  # waits for the worker to see the cancel flag
+        live.release()
+        s = live.stats
+        s.elapsed = time.monotonic() - live.started
+        s.tok_per_s = (s.thinking_tokens + s.answer_tokens) / s.elapsed if s.elapsed else 0.0
+    yield Done(answer="".join(live.answer).strip(), reasoning="".join(live.thinking).strip(),
+               stats=live.stats)
 
 
-def _phase(llm, sid: int, kind, sink: list[str]):
-    """Stream one sequence until it stops; returns the finish reason."""
-    while True:
-        for out in llm.step():
-            if out.seq_id != sid:
-                continue
-            if out.text:
-                sink.append(out.text)
-                yield kind(out.text, confidence=out.confidence)
-            if out.finished:
-                return out.finish_reason
+def search_mode(llm, opts: Options) -> tuple[str, Notice | None]:
+    """off | first | agentic. auto: agentic for models whose chat template thinks natively (the
+    R1 / QwQ / Qwen3 families, which follow Search-o1's tags), search first for the others — the
+    bundled SmolLM2 among them. Branches share one search first: agentic search is per sequence."""
+    mode = opts.search
+    if mode == "auto":
+        mode = "agentic" if thinks_natively(llm.tokenizer) else "first"
+    if mode == "agentic" and opts.branches > 1:
+        return "first", Notice("search_mode", "agentic search runs on one branch; the "
+                                              f"{opts.branches} branches share a search first")
+    return mode, None
