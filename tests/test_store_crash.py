@@ -53,6 +53,7 @@ def child_write(db: str, tag: str, count: int) -> None:
             with store.recorder(cid, user, interval=0) as rec:
                 for part in ("thinking ", "about ", f"{tag} {i}"):
                     rec.feed(ThinkingDelta(part))
+                    time.sleep(0.005)  # tokens arrive with gaps, which is when the other writer gets in
                 rec.feed(AnswerDelta(f"{tag} answer {i}"))
                 rec.feed(Done(f"{tag} answer {i}", stats=Stats(answer_tokens=3)))
 
