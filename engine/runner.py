@@ -74,6 +74,7 @@ class FastRunner:
             self.lens[s] = q + 1
         return logits[idx.to(self.device)]
 
+    @torch.inference_mode()  # the caches grown inside prefill/decode are inference tensors
     def copy(self, src: int, dst: int) -> None:
         n = self.lens[src]
         self._ensure(dst + 1, n + 1)
