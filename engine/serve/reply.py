@@ -7,6 +7,7 @@ import time
 import uuid
 
 from engine.chat import THINK_CLOSE
+from engine.detok import StopMatcher
 from engine.sequence import StepOutput
 
 
@@ -26,8 +27,7 @@ class ThinkSplit:
         if i >= 0:
             self.thinking = False
             return buf[:i], buf[i + len(THINK_CLOSE):]
-        keep = next((n for n in range(min(len(buf), len(THINK_CLOSE) - 1), 0, -1)
-                     if THINK_CLOSE.startswith(buf[-n:])), 0)
+        keep = StopMatcher.partial(buf, THINK_CLOSE)
         self.held = buf[len(buf) - keep:]
         return buf[:len(buf) - keep], ""
 

@@ -35,8 +35,8 @@ class Server:
         self.cache = LRU(self.config.cache_size)
         self.model = self.config.served_name or llm.name
         names = tuple(dict.fromkeys([self.model, llm.name, "default"]))
-        self.limits = Limits(min(self.config.max_tokens, llm.max_model_len - 1),
-                             min(self.config.default_tokens, llm.max_model_len - 1), names)
+        most = min(self.config.max_tokens, llm.max_model_len - 1)
+        self.limits = Limits(most, min(self.config.default_tokens, most), names)
 
     def encode(self, job: Job) -> list[int]:
         ids = self.llm.encode(job.prompt)
