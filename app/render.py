@@ -1,13 +1,21 @@
 """Plain-terminal rendering of the event stream: reasoning dim, answer plain, search and branch
-events as short status lines on stderr-free stdout; or one JSON object per line."""
+events as short status lines on stderr-free stdout; or one JSON object per line.
+
+Search-first answers cite `[citation:N]`: shown as `[N]`, a terminal hyperlink to the N-th result
+when styled, with the cited sources listed at the end. Branches interleave token by token, so
+their text is shown a line at a time, each line tagged with its branch."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
 
 from reasoning import events as ev
+
+CITATION = re.compile(r"\[citation:(\d+)\]")
+CUT_CITATION = re.compile(r"\[(?:c(?:i(?:t(?:a(?:t(?:i(?:o(?:n(?::\d*)?)?)?)?)?)?)?)?)?$")
 
 
 class Renderer:
@@ -16,6 +24,10 @@ class Renderer:
         self.color = self.out.isatty() if color is None else color
         self.as_json = as_json
         self.phase = None  # "thinking" | "answer": a header is printed on each switch
+        self.sources: list[dict] = []  # the latest search's results, what [citation:N] points to
+        self.cited: dict[int, dict] = {}
+        self.held = ""  # answer text that may end in the first part of a citation
+        self.lines: dict[int, tuple[str, bool]] = {}  # branch -> (unfinished line, dim)
 
     def __call__(self, event: ev.Event) -> None:
         if self.as_json:
@@ -23,34 +35,94 @@ class Renderer:
             self.out.flush()
             return
         match event:
+            case ev.ThinkingDelta(text=text, branch=b) if self.lines:
+                self._branch(b, text, dim=True)
+            case ev.AnswerDelta(text=text, branch=b) if self.lines:
+                self._branch(b, text, dim=False)
             case ev.ThinkingDelta(text=text):
                 self._switch("thinking")
                 self._write(text, dim=True)
             case ev.AnswerDelta(text=text):
                 self._switch("answer")
-                self._write(text)
+                self._answer(text)
             case ev.SearchQuery(query=q):
                 self._line(f"🔎 searching: {q}")
             case ev.SearchResults(results=results, message=message):
+                self.sources = results or self.sources
                 self._line(message or "\n".join(f"   [{i + 1}] {r.get('title', '')} — {r.get('url', '')}"
                                                 for i, r in enumerate(results)) or "   no results")
             case ev.DocumentNotes(notes=notes):
                 self._line(f"   notes: {notes[:300]}")
-            case ev.BranchPruned(branch=b, step=step, confidence=c, threshold=t):
-                self._line(f"✂ branch {b} pruned at step {step} (confidence {c:.2f} < {t:.2f})")
+            case ev.BranchStarted(branch=b):
+                self.lines[b] = ("", True)
+            case ev.BranchPruned(branch=b, step=step, confidence=c, threshold=t, reason=why):
+                self._flush(b)
+                self._line(f"✂ branch {b} pruned at step {step}: {why} "
+                           f"(confidence {c:.2f}, threshold {t:.2f})")
             case ev.BranchFinished(branch=b, answer=a, confidence=c):
-                self._line(f"✓ branch {b}: {a!r} (confidence {c:.2f})")
+                self._flush(b)
+                self._line(f"✓ branch {b}: {a[-80:]!r} (confidence {c:.2f})")
             case ev.Vote(answer=a, weights=w):
                 self._line("vote: " + ", ".join(f"{k!r}={v:.2f}" for k, v in w.items()) + f" → {a!r}")
             case ev.Notice(message=m):
                 self._line(f"⚠ {m}")
             case ev.Error(message=m):
                 self._line(f"error: {m}")
-            case ev.Done(stats=s):
-                self._write("\n")
-                self._line(f"{s.prompt_tokens} prompt + {s.thinking_tokens} thinking + "
-                           f"{s.answer_tokens} answer tokens · {s.tok_per_s:.1f} tok/s · "
-                           f"{s.elapsed:.1f} s" + (f" · {s.searches} searches" if s.searches else ""))
+            case ev.Done(answer=answer, stats=s):
+                self._done(answer, s)
+
+    def _done(self, answer: str, s: ev.Stats) -> None:
+        if self.lines:  # branched: the vote's answer, once, after the branches' lines
+            for b in self.lines:
+                self._flush(b)
+            self._line("Answer:")
+            self._answer(answer)
+        self._write(self.held)
+        self._write("\n")
+        if self.cited:
+            self._line("Sources:\n" + "\n".join(f"   [{n}] {r.get('title', '')} — {r.get('url', '')}"
+                                                 for n, r in sorted(self.cited.items())))
+        extra = [f"{s.searches} searches"] if s.searches else []
+        extra += [f"{s.branches} branches, {s.pruned} pruned"] if s.branches > 1 else []
+        reading = f" + {s.reading_tokens} reading" if s.reading_tokens else ""
+        self._line(f"{s.prompt_tokens} prompt + {s.thinking_tokens} thinking + {s.answer_tokens} "
+                   f"answer{reading} tokens · {s.tok_per_s:.1f} tok/s · {s.elapsed:.1f} s"
+                   + "".join(f" · {x}" for x in extra))
+
+    def _answer(self, text: str) -> None:
+        text, self.held = self.held + text, ""
+        cut = CUT_CITATION.search(text)
+        if cut:
+            text, self.held = text[:cut.start()], text[cut.start():]
+        self._write(CITATION.sub(self._cite, text))
+
+    def _cite(self, m: re.Match) -> str:
+        n = int(m.group(1))
+        if not 1 <= n <= len(self.sources):
+            return f"[{n}]"
+        source = self.cited[n] = self.sources[n - 1]
+        url = source.get("url", "")
+        # OSC 8: a terminal hyperlink, for terminals that show styles
+        return f"\x1b]8;;{url}\x1b\\[{n}]\x1b]8;;\x1b\\" if self.color and url else f"[{n}]"
+
+    def _branch(self, b: int, text: str, dim: bool) -> None:
+        line, was_dim = self.lines.get(b, ("", dim))
+        if was_dim != dim:
+            self._flush(b)
+            line = ""
+        *done, line = (line + text).split("\n")
+        for d in done:
+            self._write(f"[{b}] {d}\n", dim=dim)
+        self.lines[b] = (line, dim)
+        if done:
+            self.phase = "status"
+
+    def _flush(self, b: int) -> None:
+        line, dim = self.lines.get(b, ("", True))
+        if line:
+            self._write(f"[{b}] {line}\n", dim=dim)
+            self.phase = "status"
+        self.lines[b] = ("", dim)
 
     def _switch(self, phase: str) -> None:
         if phase != self.phase:

@@ -95,15 +95,18 @@ class Dig:
     def close_step(self, b: Branch, text: str) -> None:
         if not text.strip() or b.state != "live":
             return
+        self.add_node(b, text)
+        k = self.live.opts.dedup_steps
+        if k and len(b.steps) >= k and any(_repeats(b.steps[-k:], o.steps) for o in self.ordered
+                                           if o is not b and o.state != "pruned"):
+            self.prune(b, "duplicate steps")
+
+    def add_node(self, b: Branch, text: str) -> None:
         n = max(b.step_tokens, 1)
         b.node = self.graph.step(b.index, b.node, b.phase, len(b.steps), text, b.step_tokens,
                                  b.step_conf / n, b.conf.group)
         b.steps.append(" ".join(text.lower().split()))
         b.step_tokens, b.step_conf = 0, 0.0
-        k = self.live.opts.dedup_steps
-        if k and len(b.steps) >= k and any(_repeats(b.steps[-k:], o.steps) for o in self.ordered
-                                           if o is not b and o.state != "pruned"):
-            self.prune(b, "duplicate steps")
 
     def check(self, b: Branch) -> None:
         if self.threshold is not None and not b.warm and b.conf.lowest < self.threshold:
@@ -114,9 +117,13 @@ class Dig:
             return  # someone has to answer
         b.state = "pruned"
         self.live.drop(b.sid)
+        step = len(b.steps)
+        if b.step_tokens:  # the open step, cut where the branch was pruned
+            self.add_node(b, b.buf)
+            step = len(b.steps) - 1
         self.graph.prune(b.node)
         low = b.conf.lowest if b.conf.lowest < float("inf") else b.conf.group
-        self.live.emit(BranchPruned(b.index, step=len(b.steps), confidence=low,
+        self.live.emit(BranchPruned(b.index, step=step, confidence=low,
                                     threshold=self.threshold if self.threshold is not None else 0.0,
                                     reason=reason))
 

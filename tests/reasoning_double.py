@@ -76,8 +76,9 @@ class Scripted:
         return [self._advance(s) for s in list(self.seqs.values()) if s.status == "running"]
 
     def _advance(self, seq: Seq) -> StepOutput:
-        if seq.pos >= len(seq.script):  # end of script: an EOS token, no text
-            out = StepOutput(seq.id, 0, "", -0.1, 1.0, True, "stop")
+        if seq.pos >= len(seq.script):  # end of script: an EOS token, no text, as sure as the last
+            last = seq.script[seq.pos - 1] if seq.pos else ""
+            out = StepOutput(seq.id, 0, "", -0.1, 1.0 if isinstance(last, str) else last[1], True, "stop")
         else:
             tok = seq.script[seq.pos]
             text, conf = (tok, 1.0) if isinstance(tok, str) else tok

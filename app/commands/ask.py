@@ -12,6 +12,11 @@ from app.common import load_llm, model_options
 from app.errors import UserError
 
 
+# Reasoning flags that are not config keys: they go to Options as given.
+OPTIONS = ("corpus", "max_searches", "wall_time", "window", "prune", "prune_threshold", "warmup",
+           "dedup_steps")
+
+
 @click.command()
 @click.argument("question", required=False)
 @click.option("--think/--no-think", default=None, help="Reason visibly before answering.")
@@ -21,6 +26,31 @@ from app.errors import UserError
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--system", default=None, help="A system prompt.")
+@click.option("--search", type=click.Choice(["off", "first", "agentic", "auto"]), default=None,
+              help="first: search the question and answer citing the pages; agentic: the model "
+                   "searches inside its thought (Search-o1); auto: agentic for models that think "
+                   "natively, else first.")
+@click.option("--search-backend", type=click.Choice(["auto", "duckduckgo", "searxng", "local"]),
+              default=None, help="Where searches go (local: the corpus of `sikao index`).")
+@click.option("--searxng-url", metavar="URL", default=None, help="Base URL of a SearXNG instance.")
+@click.option("--corpus", type=click.Path(dir_okay=False), default=None,
+              help="Local corpus index file (default: in the user data dir).")
+@click.option("--max-searches", type=click.IntRange(0), default=None, help="Searches per answer (5).")
+@click.option("--wall-time", type=click.FloatRange(0, min_open=True), default=None,
+              help="Seconds for the whole answer.")
+@click.option("--branches", type=click.IntRange(1, 64), default=None,
+              help="Think along K branches, prune the unsure ones, vote.")
+@click.option("--window", type=click.IntRange(1), default=None,
+              help="Tokens in the confidence window of a branch (64).")
+@click.option("--prune", type=click.Choice(["off", "low", "high"]), default=None,
+              help="DeepConf pruning: low prunes hard (threshold: the 90th percentile of the "
+                   "warm-up's confidence), high (default) lightly (its 10th percentile).")
+@click.option("--prune-threshold", type=float, default=None,
+              help="A fixed confidence threshold instead of the warm-up branches'.")
+@click.option("--warmup", type=click.IntRange(1), default=None,
+              help="Branches that are never pruned and set the threshold.")
+@click.option("--dedup", "dedup_steps", type=click.IntRange(0), default=None,
+              help="Prune a branch whose last N steps repeat another branch's.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
 @click.option("--log/--no-log", default=None, help="Record the exchange in the history (default: on).")
 @click.option("-c", "--continue", "cont", is_flag=True, help="Continue the most recent conversation.")
@@ -54,8 +84,9 @@ def ask(question, system, as_json, cont, cid, db, **flags):
     question = question.strip()
     llm = load_llm(cfg.model, None if cfg.device == "auto" else cfg.device,  # "auto" is the engine's None
                    None if cfg.dtype == "auto" else cfg.dtype, cfg.quant)
+    given = {k: v for k, v in flags.items() if k in OPTIONS and v is not None}
     opts = Options(**{f.name: getattr(cfg, f.name) for f in fields(Options) if f.name in KEYS},
-                   system=system)
+                   system=system, **given)
     recording = nullcontext()
     if cfg.log:
         cid = store.new_conversation(model=cfg.model) if cid is None else cid
