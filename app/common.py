@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import click
 
@@ -23,11 +24,21 @@ def model_options(f):
 
 
 def load_llm(model: str | None = None, device: str | None = None, dtype: str | None = None,
-             quant: str | None = None, progress=None):
+             quant: str | None = None, progress=None, engine: str | None = None):
+    """The local engine, or with `engine` (or a model spec that is an http(s) URL) a remote
+    OpenAI-compatible server; then `model` picks among its models and SIKAO_API_KEY is sent."""
     from engine import EngineConfig, EngineError
-    from engine.llm import LLM
 
+    if engine is None and model and model.startswith(("http://", "https://")):
+        engine, model = model, None
     try:
+        if engine:
+            from engine.remote import RemoteLLM
+
+            return RemoteLLM(engine, model=None if model in (None, "default") else model,
+                             api_key=os.environ.get("SIKAO_API_KEY"))
+        from engine.llm import LLM
+
         return LLM(EngineConfig(model=model or "default", device=device, dtype=dtype,
                                 quant=quant or "none"), progress=progress)
     except EngineError as err:
