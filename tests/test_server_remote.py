@@ -130,7 +130,7 @@ def test_chat_mode_splits_the_thought_where_raw_mode_does(url, remote):
 
 def test_sikao_ask_runs_against_the_server(url, tmp_path):
     env = {**os.environ, "SIKAO_API_KEY": KEY}
-    done = subprocess.run([sys.executable, "-m", "app", "ask", "--model", url, "--no-log",
+    done = subprocess.run([sys.executable, "-m", "app", "ask", "--engine", url, "--no-log",
                            "--max-tokens", "8", "--temperature", "0", "--json", "Say hi."],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -57,8 +57,11 @@ OPTIONS = ("corpus", "max_searches", "wall_time", "window", "prune", "prune_thre
 @click.option("--cid", type=int, default=None, help="Continue conversation ID.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="History database file (default: history.db in the user data dir).")
+@click.option("--engine", metavar="URL", default=None,
+              help="An OpenAI-compatible server (sikao serve, vLLM, SGLang…) to run the model on; "
+                   "--model picks one of its models, SIKAO_API_KEY is sent as its key.")
 @model_options
-def ask(question, system, as_json, cont, cid, db, **flags):
+def ask(question, system, as_json, cont, cid, db, engine, **flags):
     """Ask one QUESTION (or read it from stdin) and stream the answer.
 
     Defaults come from config.toml (`sikao config show`); flags given here win."""
@@ -83,7 +86,7 @@ def ask(question, system, as_json, cont, cid, db, **flags):
     prior = store.history_for_model(cid) if cid is not None else []
     question = question.strip()
     llm = load_llm(cfg.model, None if cfg.device == "auto" else cfg.device,  # "auto" is the engine's None
-                   None if cfg.dtype == "auto" else cfg.dtype, cfg.quant)
+                   None if cfg.dtype == "auto" else cfg.dtype, cfg.quant, engine=engine)
     given = {k: v for k, v in flags.items() if k in OPTIONS and v is not None}
     opts = Options(**{f.name: getattr(cfg, f.name) for f in fields(Options) if f.name in KEYS},
                    system=system, **given)
