@@ -69,7 +69,9 @@ def _mbpp(rows):
     for r in sorted(rows, key=lambda r: r["task_id"]):
         tests = "\n".join(r["test_list"])
         names = re.findall(r"^def\s+(\w+)\s*\(", r["code"], re.M)
-        entry = next((n for n in names if re.search(rf"\b{n}\s*\(", tests)), names[-1] if names else None)
+        # The function the tests call; the reference may define helpers too.
+        called = [n for n in names if re.search(rf"\b{n}\s*\(", tests)]
+        entry = (called or names or [None])[0]
         out.append(Problem(r["task_id"], r["prompt"], r["code"], "code", reference=r["code"],
                            tests={"test_list": r["test_list"], "test": r.get("test") or "",
                                   "test_imports": r.get("test_imports") or [],
@@ -98,7 +100,8 @@ def arith(n: int = 500, seed: int = 0) -> list[Problem]:
         op = rng.choice("+-*")
         a, b = rng.randint(10, 9999), rng.randint(10, 999 if op == "*" else 9999)
         value = a + b if op == "+" else a - b if op == "-" else a * b
-        out.append(Problem(i, f"What is {a} {op} {b}?", str(value), "math", reference=f"\\boxed{{{value}}}"))
+        out.append(Problem(i, f"What is {a} {op} {b}?", str(value), "math",
+                           reference=f"\\boxed{{{value}}}"))
     return out
 
 

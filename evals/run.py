@@ -83,7 +83,7 @@ def execute(llm, cfg: RunConfig, plan: Plan, registry: Registry, progress=None) 
     elapsed = registry.get(run.id).metrics.get("elapsed", 0.0)
     records = registry.samples(run.id)
     metrics = {**summarize(records, plan.kind, elapsed), "elapsed": elapsed}
-    if cfg.branches:
+    if cfg.branches and records:
         votes = {str(r["id"]): r["vote_correct"] for r in records}
         metrics["voted"] = sum(votes.values()) / len(votes)
     registry.finish(run.id, metrics)
@@ -91,41 +91,59 @@ def execute(llm, cfg: RunConfig, plan: Plan, registry: Registry, progress=None) 
 
 
 def _samples(llm, cfg: RunConfig, todo, scorer):
+    problems, queue, live, outs, pending = dict(todo), deque(todo), {}, {}, set()
+
+    def collect(i: int) -> None:
+        if all(outs[i]):  # every sample of problem i has ended: score it beside generation
+            pending.add(scorer.submit(_score_samples, problems[i], outs.pop(i)))
+
+    try:
+        while queue or live or pending:
+            while queue and len(live) + cfg.n <= max(cfg.batch, cfg.n):
+                i, p = queue.popleft()
+                outs[i] = [None] * cfg.n
+                for j, sid in enumerate(_add(llm, cfg, i, p)):
+                    if sid is None:
+                        outs[i][j] = ("", 0, "prompt_too_long")
+                    else:
+                        live[sid] = (i, j)
+                collect(i)
+            if live:
+                for out in llm.step():
+                    if out.finished and out.seq_id in live:
+                        i, j = live.pop(out.seq_id)
+                        seq = llm.seq(out.seq_id)
+                        outs[i][j] = (seq.output_text, len(seq.output_ids), seq.finish_reason)
+                        llm.drop(out.seq_id)
+                        collect(i)
+            elif pending:
+                wait(pending, return_when=FIRST_COMPLETED)
+            for f in [f for f in pending if f.done()]:
+                pending.discard(f)
+                yield f.result()
+    finally:
+        for sid in live:  # interrupted: free the engine for whoever uses it next
+            llm.drop(sid)
+
+
+def _add(llm, cfg: RunConfig, i: int, p: Problem) -> list[int | None]:
+    """Queue the samples of problem i; [None] * n when its prompt does not fit the model. The
+    prompt is prefilled once and forked, so n samples cost one prefill. Seeds follow the problem's
+    place in the dataset (the engine gives forks seed+1, seed+2…), so a resumed run draws the same
+    samples a straight one would."""
     from engine.chat import build_prompt
     from engine.errors import PromptTooLong
     from engine.sampling import SamplingParams
 
-    problems, queue, live, outs, pending = dict(todo), deque(todo), {}, {}, set()
-    while queue or live or pending:
-        while queue and len(live) + cfg.n <= max(cfg.batch, cfg.n):
-            i, p = queue.popleft()
-            prompt = build_prompt(llm.tokenizer, [{"role": "user", "content": user_message(p)}],
-                                  think=cfg.think)
-            outs[i] = [None] * cfg.n
-            for j in range(cfg.n):
-                params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p,
-                                        max_tokens=cfg.max_tokens, seed=cfg.seed + i * cfg.n + j)
-                try:
-                    live[llm.add(prompt, params)] = (i, j)
-                except PromptTooLong:
-                    outs[i][j] = ("", 0, "prompt_too_long")
-            if all(outs[i]):
-                pending.add(scorer.submit(_score_samples, p, outs.pop(i)))
-        if live:
-            for out in llm.step():
-                if not out.finished or out.seq_id not in live:
-                    continue
-                i, j = live.pop(out.seq_id)
-                seq = llm.seq(out.seq_id)
-                outs[i][j] = (seq.output_text, len(seq.output_ids), seq.finish_reason)
-                llm.drop(out.seq_id)
-                if all(outs[i]):
-                    pending.add(scorer.submit(_score_samples, problems[i], outs.pop(i)))
-        elif pending:
-            wait(pending, return_when=FIRST_COMPLETED)
-        for f in [f for f in pending if f.done()]:
-            pending.discard(f)
-            yield f.result()
+    prompt = build_prompt(llm.tokenizer, [{"role": "user", "content": user_message(p)}],
+                          think=cfg.think)
+    params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p,
+                            max_tokens=cfg.max_tokens, seed=cfg.seed + i * cfg.n)
+    try:
+        sid = llm.add(prompt, params)
+    except PromptTooLong:
+        return [None] * cfg.n
+    return [sid, *llm.fork(sid, cfg.n - 1)] if cfg.n > 1 else [sid]
 
 
 def _score_samples(p: Problem, outs: list[tuple[str, int, str]]):

@@ -53,7 +53,8 @@ def score_file(lines: list[str], source: str = "input", data=None, workers: int 
             rec = json.loads(line)
             name, pid, output = rec["dataset"], rec["id"], rec["output"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise UserError(f"{source}:{n}: expected a JSON object with dataset, id and output ({e})")
+            raise UserError(f"{source}:{n}: expected a JSON object with dataset, id and output "
+                            f"({type(e).__name__}: {e})")
         if name not in index:
             try:
                 index[name] = {str(p.id): p for p in load(name, data)}

@@ -32,7 +32,8 @@ def test_short_real_run_end_to_end(dataset):
     assert run.metrics["problems"] == 3 and 0 <= run.metrics["accuracy"] <= 1
     assert run.metrics["tokens_per_problem"] > 0 and run.metrics["tok_per_s"] > 0
     records = Registry().samples(1)
-    assert [r["id"] for r in records] == [p.id for p in problems(RunConfig(dataset, 3))]
+    # Stored as each problem ends, so in any order, each once.
+    assert sorted(r["id"] for r in records) == sorted(p.id for p in problems(RunConfig(dataset, 3)))
     for rec in records:
         assert rec["output"] and 0 < rec["tokens"] <= 24 and rec["finish_reason"] in ("stop", "length")
         assert isinstance(rec["correct"], bool)

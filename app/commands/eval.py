@@ -25,7 +25,8 @@ def eval_group():
 @click.option("--branches", type=click.IntRange(2), help="K pruned branches per problem instead.")
 @click.option("--think/--no-think", default=False, help="Reason in <think> before answering.")
 @click.option("--temperature", type=click.FloatRange(0), default=0.6, show_default=True)
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95,
+              show_default=True)
 @click.option("--max-tokens", type=click.IntRange(1), default=4096, show_default=True,
               help="Generation budget per sample (thinking included).")
 @click.option("--seed", type=int, default=0, show_default=True)
