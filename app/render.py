@@ -82,7 +82,7 @@ class Renderer:
         if self.cited:
             self._line("Sources:\n" + "\n".join(f"   [{n}] {r.get('title', '')} — {r.get('url', '')}"
                                                  for n, r in sorted(self.cited.items())))
-        extra = [f"{s.searches} searches"] if s.searches else []
+        extra = [f"{s.searches} search{'es' if s.searches > 1 else ''}"] if s.searches else []
         extra += [f"{s.branches} branches, {s.pruned} pruned"] if s.branches > 1 else []
         reading = f" + {s.reading_tokens} reading" if s.reading_tokens else ""
         self._line(f"{s.prompt_tokens} prompt + {s.thinking_tokens} thinking + {s.answer_tokens} "
@@ -111,7 +111,7 @@ class Renderer:
             self._flush(b)
             line = ""
         *done, line = (line + text).split("\n")
-        for d in done:
+        for d in filter(str.strip, done):
             self._write(f"[{b}] {d}\n", dim=dim)
         self.lines[b] = (line, dim)
         if done:
@@ -119,7 +119,7 @@ class Renderer:
 
     def _flush(self, b: int) -> None:
         line, dim = self.lines.get(b, ("", True))
-        if line:
+        if line.strip():
             self._write(f"[{b}] {line}\n", dim=dim)
             self.phase = "status"
         self.lines[b] = ("", dim)

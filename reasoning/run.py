@@ -4,13 +4,15 @@ last, with the stats. Stopping early (closing the generator, Ctrl+C) stops the g
 and drops every engine sequence the answer owned."""
 from __future__ import annotations
 
+import threading
 import time
+from queue import Queue
 from typing import Iterator
 
 from engine.chat import thinks_natively
 from reasoning.events import Done, Event, Notice, Stats
 from reasoning.graph import build
-from reasoning.live import Live
+from reasoning.live import Cancelled, Live
 from reasoning.options import Options
 
 
@@ -21,22 +23,44 @@ def run(llm, messages: list[dict] | str, opts: Options | None = None) -> Iterato
     mode, notice = search_mode(llm, opts)
     live = Live(llm, opts, list(messages), mode,
                 stats=Stats(model=llm.name, branches=opts.branches, finish_reason="interrupted"))
-    # Every pass through a cycle spends at least one token of a budget, which bounds the steps.
-    limit = 10 + 3 * (opts.max_searches + opts.max_thinking_tokens + opts.max_tokens)
-    stream = build(live).stream({}, {"recursion_limit": limit}, stream_mode="custom")
+    queue: Queue = Queue()
+    pump = threading.Thread(target=_pump, args=(live, queue), daemon=True, name="sikao-reasoning")
+    pump.start()
     try:
         if notice:
             yield notice
-        yield from stream
+        # The graph runs in threads: waiting here, not inside LangGraph (whose executor waits for
+        # its running node on the way out), lets Ctrl+C and close() reach the finally at once.
+        while (item := queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
         live.cancel.set()
-        stream.close()  # waits for the worker to see the cancel flag
+        pump.join()  # the node stops at its next engine step
         live.release()
         s = live.stats
         s.elapsed = time.monotonic() - live.started
         s.tok_per_s = (s.thinking_tokens + s.answer_tokens) / s.elapsed if s.elapsed else 0.0
     yield Done(answer="".join(live.answer).strip(), reasoning="".join(live.thinking).strip(),
                stats=live.stats)
+
+
+_END = object()
+
+
+def _pump(live: Live, queue: Queue) -> None:
+    o = live.opts
+    # Every pass through a cycle spends at least one token of a budget, which bounds the steps.
+    limit = 10 + 3 * (o.max_searches + o.max_thinking_tokens + o.max_tokens)
+    try:
+        for event in build(live).stream({}, {"recursion_limit": limit}, stream_mode="custom"):
+            queue.put(event)
+    except Cancelled:
+        pass
+    except BaseException as err:  # handed to the consumer's thread, raised there
+        queue.put(err)
+    queue.put(_END)
 
 
 def search_mode(llm, opts: Options) -> tuple[str, Notice | None]:

@@ -176,3 +176,19 @@ def test_closing_early_drops_every_sequence(tokenizer):
     assert isinstance(next(stream), ThinkingDelta)
     stream.close()
     assert llm.seqs == {} and 0 in llm.dropped
+
+
+def test_engine_errors_reach_the_caller_and_nothing_is_left_running(tokenizer):
+    from engine.errors import PromptTooLong
+
+    class Full(Scripted):
+        def add(self, prompt, params):
+            if READER in prompt:
+                raise PromptTooLong("the prompt is too long")
+            return super().add(prompt, params)
+
+    llm = Full(tokenizer, [("", [*search("owls"), " more"])])
+    searcher = lambda q: [Source("T", "https://example.org", "s", "text", "test")]  # noqa: E731
+    with pytest.raises(PromptTooLong):
+        list(run(llm, QUESTION, Options(think=True, search="agentic", searcher=searcher)))
+    assert llm.seqs == {}
