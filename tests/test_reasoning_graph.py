@@ -88,7 +88,9 @@ def test_duplicate_query_gets_the_fixed_message(tokenizer):
 
 
 def test_over_the_limit_gets_the_limit_message_and_a_notice(tokenizer):
-    searcher = lambda q: [Source("T", "https://example.org/" + q, "s", "text about " + q, "test")]  # noqa: E731
+    def searcher(q):
+        return [Source("T", "https://example.org/" + q, "s", "text about " + q, "test")]
+
     main = [*search("first"), " and", *search("second"), " ok", "</think>", "Answer"]
     llm = Scripted(tokenizer, [(READER, ["Notes"]), ("", main)])
     events = events_of(llm, Options(think=True, search="agentic", max_searches=1, searcher=searcher))
