@@ -1,0 +1,1 @@
+"""The Textual chat application: `sikao chat` (tui/app.py)."""
