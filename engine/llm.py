@@ -7,7 +7,6 @@ the reasoning layer builds branches and search-in-the-thought on.
 """
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass
 from itertools import count
@@ -69,7 +68,7 @@ class LLM:
         with self.lock:
             seq = Sequence(id=next(self._ids), params=params, token_ids=ids, slot=self._free_slot(),
                            detok=Detokenizer(self.tokenizer, ids), stops=StopMatcher(params.stop),
-                           generator=make_generator(params.seed), pending=list(ids),
+                           generator=make_generator(params.seed, self.device), pending=list(ids),
                            n_prompt=len(ids), status=RUNNING)
             self.seqs[seq.id] = seq
             return seq.id
@@ -96,8 +95,8 @@ class LLM:
                 slot = self._free_slot()
                 self.runner.copy(parent.slot, slot)
                 kid = Sequence(**{**vars(parent), "id": next(self._ids), "params": p, "slot": slot,
-                                  "detok": _copy_detok(parent.detok), "stops": StopMatcher(p.stop),
-                                  "generator": make_generator(p.seed)})
+                                  "detok": parent.detok.copy(), "stops": StopMatcher(p.stop),
+                                  "generator": make_generator(p.seed, self.device)})
                 for name in ("token_ids", "pending", "output_ids", "logprobs", "confidences"):
                     setattr(kid, name, list(getattr(parent, name)))
                 self.seqs[kid.id] = kid
@@ -132,7 +131,7 @@ class LLM:
             seq.token_ids += ids
             seq.pending += ids
             if params is not None:
-                seq.params, seq.generator = params, make_generator(params.seed)
+                seq.params, seq.generator = params, make_generator(params.seed, self.device)
             seq.detok = Detokenizer(self.tokenizer, seq.token_ids)
             seq.stops = StopMatcher(seq.params.stop)
             seq.generated, seq.status, seq.finish_reason, seq.ended_by_token = 0, RUNNING, None, False
@@ -222,12 +221,6 @@ class LLM:
 def _output(seq: Sequence) -> Output:
     return Output(seq.output_text, list(seq.output_ids), seq.finish_reason, seq.n_prompt,
                   list(seq.logprobs), list(seq.confidences))
-
-
-def _copy_detok(d: Detokenizer) -> Detokenizer:
-    kid = copy.copy(d)
-    kid.window, kid.parts = list(d.window), list(d.parts)
-    return kid
 
 
 def _eos_ids(tokenizer, hf_model) -> set[int]:

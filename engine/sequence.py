@@ -53,5 +53,6 @@ class Sequence:
         return self.status == FINISHED
 
 
-def make_generator(seed: int | None) -> torch.Generator | None:
-    return None if seed is None else torch.Generator().manual_seed(seed)
+def make_generator(seed: int | None, device) -> torch.Generator | None:
+    # The sampler draws on the logits' device; a generator must live there too.
+    return None if seed is None else torch.Generator(device=device).manual_seed(seed)
