@@ -26,7 +26,7 @@ import httpx
 
 from engine.chat import THINK_CLOSE, THINK_OPEN
 from engine.detok import StopMatcher
-from engine.errors import ModelError
+from engine.errors import ModelError, PromptTooLong
 from engine.llm import LLM
 from engine.remote_chat import ChatTemplate, in_thought, unmark
 from engine.remote_stream import RemoteError, Stream
@@ -73,13 +73,18 @@ class RemoteLLM:
         self._ids = count()
 
     # -- sequences ------------------------------------------------------------------------------
-    def add(self, prompt: str, params: SamplingParams | None = None) -> int:
+    def add(self, prompt: str | list[int], params: SamplingParams | None = None) -> int:
+        if isinstance(prompt, list) and not self.chat:  # token ids: the server gets their text
+            prompt = self.tokenizer.decode(prompt, skip_special_tokens=False)
         if not isinstance(prompt, str) or not prompt:
             raise ValueError("a remote engine takes a non-empty text prompt")
         seq = RemoteSeq(next(self._ids), params or SamplingParams(), prompt)
         seq.stops = StopMatcher(seq.params.stop)
         if not self.chat:
             seq.n_prompt = len(self.tokenizer.encode(prompt, add_special_tokens=False))
+            if self.max_model_len and seq.n_prompt >= self.max_model_len:
+                raise PromptTooLong(f"the prompt is {seq.n_prompt} tokens but the model's context "
+                                    f"is {self.max_model_len} tokens")
         self.seqs[seq.id] = seq
         return seq.id
 

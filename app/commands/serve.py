@@ -2,7 +2,6 @@
 streaming, reasoning in `delta.reasoning`), for any OpenAI client or `sikao ask --engine URL`."""
 from __future__ import annotations
 
-import os
 
 import click
 

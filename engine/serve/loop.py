@@ -75,8 +75,7 @@ class EngineLoop:
     # -- the engine thread ----------------------------------------------------------------------
     def _run(self) -> None:
         while not self.stopped:
-            self._admit()
-            if not self.llm.has_running():
+            if not self._admit():
                 self.wake.wait()
                 self.wake.clear()
                 continue
@@ -86,7 +85,8 @@ class EngineLoop:
                 traceback.print_exc(file=sys.stderr)
                 self._fail_all(err)
 
-    def _admit(self) -> None:
+    def _admit(self) -> int:
+        """Drop cancelled tickets, add waiting ones; the number of running sequences."""
         with self.llm.lock:
             for sid, ticket in list(self.tickets.items()):
                 if ticket.cancelled:
@@ -106,6 +106,7 @@ class EngineLoop:
                 self.metrics.prompt_tokens.inc(len(ticket.prompt))
                 running += 1
             self.metrics.queue_depth.set(len(self.waiting))
+            return running
 
     def _step(self) -> None:
         with self.llm.lock:

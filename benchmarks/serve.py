@@ -1,0 +1,109 @@
+"""Serving throughput: N concurrent streaming requests against `sikao serve` (continuous
+batching) vs the same N requests one after another, on the same server in one run; prints tok/s
+for both, the ratio, and P50/P99 time to first token and latency from the server's /metrics.
+
+    python benchmarks/serve.py [--requests 8] [--tokens 64] [--model default] [--url URL]
+
+Without --url it starts `sikao serve` on a free loopback port and stops it afterwards.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+QUESTIONS = ["Explain how a bicycle stays upright.", "Why is the sky blue?",
+             "How do vaccines train the immune system?", "What makes bread rise?",
+             "How does a refrigerator move heat?", "Why do we have seasons?",
+             "How do airplanes stay in the air?", "What is a prime number, with examples?"]
+
+
+def request(url: str, i: int, tokens: int) -> tuple[int, float]:
+    """One streamed chat completion of exactly `tokens` tokens; (tokens, seconds)."""
+    body = {"messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}],
+            "max_tokens": tokens, "ignore_eos": True, "temperature": 0.7, "seed": i,
+            "stream": True, "stream_options": {"include_usage": True}}
+    started, usage = time.perf_counter(), None
+    with httpx.stream("POST", url + "/chat/completions", json=body, timeout=600) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                usage = json.loads(line[6:]).get("usage") or usage
+    return usage["completion_tokens"], time.perf_counter() - started
+
+
+def sequential(url: str, n: int, tokens: int) -> float:
+    started = time.perf_counter()
+    made = sum(request(url, i, tokens)[0] for i in range(n))
+    return made / (time.perf_counter() - started)
+
+
+def concurrent(url: str, n: int, tokens: int) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(n) as pool:
+        made = sum(t for t, _ in pool.map(lambda i: request(url, i, tokens), range(n)))
+    return made / (time.perf_counter() - started)
+
+
+def quantile(metrics: str, name: str, q: float) -> float:
+    """A quantile from a Prometheus histogram, as histogram_quantile() would estimate it."""
+    buckets = [(float(le), float(v)) for le, v in
+               re.findall(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', metrics, re.M)]
+    total = buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for le, count in buckets:
+        if count >= q * total:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * (q * total - below) / max(count - below, 1e-9)
+        lower, below = le, count
+    return lower
+
+
+def start(model: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", "0", "--model", model,
+                             "--max-batch", "64"], stderr=subprocess.PIPE, text=True)
+    url = re.search(r"http://\S+/v1", proc.stderr.readline()).group(0)
+    while True:
+        try:
+            httpx.get(url.replace("/v1", "/health"))
+            return proc, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=8)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--url", default=None, help="an already running server (…/v1)")
+    args = ap.parse_args()
+    proc, url = (None, args.url) if args.url else start(args.model)
+    try:
+        request(url, 0, 4)  # warm-up: first-call allocations are not serving speed
+        seq = sequential(url, args.requests, args.tokens)
+        con = concurrent(url, args.requests, args.tokens)
+        metrics = httpx.get(url.replace("/v1", "/metrics")).text
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+    print(f"{args.requests} requests x {args.tokens} tokens")
+    print(f"sequential: {seq:8.1f} tok/s")
+    print(f"concurrent: {con:8.1f} tok/s")
+    print(f"ratio:      {con / seq:8.2f}x")
+    for name, label in (("sikao_time_to_first_token_seconds", "time to first token"),
+                        ("sikao_request_latency_seconds", "latency")):
+        p50, p99 = (quantile(metrics, name, q) for q in (0.5, 0.99))
+        print(f"{label}: P50 {p50:.3f} s, P99 {p99:.3f} s (all requests of the run)")
+
+
+if __name__ == "__main__":
+    main()
