@@ -6,7 +6,6 @@ beside generation (code tests can take seconds), and each problem is appended to
 soon as it is scored: an interrupted run resumes from there, skipping the ids it finds."""
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -51,9 +50,6 @@ class Plan:
 
 def problems(cfg: RunConfig, data_path=None) -> list[Problem]:
     """The problems to run, checked before any model is loaded."""
-    if cfg.branches and importlib.util.find_spec("reasoning.branches") is None:
-        raise UserError("--branches is not available yet: this version's reasoning layer has no "
-                        "branch search (reasoning.branches)")
     chosen = data.load(cfg.dataset, data_path)[:cfg.limit]
     if not chosen:
         raise UserError(f"{cfg.dataset}: no problems to run")
@@ -84,8 +80,12 @@ def execute(llm, cfg: RunConfig, plan: Plan, registry: Registry, progress=None) 
     records = registry.samples(run.id)
     metrics = {**summarize(records, plan.kind, elapsed), "elapsed": elapsed}
     if cfg.branches and records:
-        votes = {str(r["id"]): r["vote_correct"] for r in records}
-        metrics["voted"] = sum(votes.values()) / len(votes)
+        # The vote that reasoning.run made, and the tokens of every branch, pruned ones included.
+        per_problem = {str(r["id"]): r for r in records}.values()
+        metrics["voted"] = sum(r["vote_correct"] for r in per_problem) / len(per_problem)
+        tokens = sum(r["problem_tokens"] for r in per_problem)
+        metrics["tokens_per_problem"] = tokens / len(per_problem)
+        metrics["tok_per_s"] = tokens / elapsed if elapsed else 0.0
     registry.finish(run.id, metrics)
     return metrics
 
@@ -113,7 +113,7 @@ def _samples(llm, cfg: RunConfig, todo, scorer):
                     if out.finished and out.seq_id in live:
                         i, j = live.pop(out.seq_id)
                         seq = llm.seq(out.seq_id)
-                        outs[i][j] = (seq.output_text, len(seq.output_ids), seq.finish_reason)
+                        outs[i][j] = (seq.output_text, seq.generated, seq.finish_reason)
                         llm.drop(out.seq_id)
                         collect(i)
             elif pending:
@@ -164,17 +164,19 @@ def _branches(llm, cfg: RunConfig, todo, scorer):
                        top_p=cfg.top_p, seed=cfg.seed + i, max_tokens=cfg.max_tokens,
                        max_thinking_tokens=cfg.max_tokens)
         ends: dict[int, BranchFinished | BranchPruned] = {}
-        done = None
+        done = Done("")
         for ev in run(llm, user_message(p), opts):
             if isinstance(ev, (BranchFinished, BranchPruned)):
                 ends[ev.branch] = ev
             elif isinstance(ev, Done):
                 done = ev
-        branches = sorted(ends)
-        texts = [done.answer if done else ""] + [getattr(ends[b], "answer", "") for b in branches]
+        order = sorted(ends)
+        finished = [isinstance(ends[b], BranchFinished) for b in order]
+        texts = [done.answer] + [ends[b].answer if f else "" for b, f in zip(order, finished)]
         vote, *scored = score([p] * len(texts), texts, workers=4)
+        total = done.stats.thinking_tokens + done.stats.answer_tokens
         yield p, [{"id": p.id, "sample": b, "output": texts[k + 1], "extracted": s.extracted,
-                   "correct": s.correct, "confidence": ends[b].confidence,
-                   "tokens": getattr(ends[b], "tokens", 0),
-                   "pruned": isinstance(ends[b], BranchPruned), "vote": vote.extracted,
-                   "vote_correct": vote.correct} for k, (b, s) in enumerate(zip(branches, scored))]
+                   "correct": s.correct, "confidence": ends[b].confidence, "pruned": not f,
+                   "tokens": ends[b].tokens if f else None, "problem_tokens": total,
+                   "vote": vote.extracted, "vote_correct": vote.correct}
+                  for k, (b, f, s) in enumerate(zip(order, finished, scored))]

@@ -34,9 +34,11 @@ def eval_group():
               help="Sequences in flight at once.")
 @click.option("--data", type=click.Path(exists=True, path_type=Path),
               help="Dataset file, or a dir holding the datasets' files.")
+@click.option("--engine", metavar="URL", default=None,
+              help="An OpenAI-compatible server (sikao serve, vLLM, SGLang…) to generate on.")
 @model_options
 def run_cmd(dataset, limit, n, branches, think, temperature, top_p, max_tokens, seed, batch, data,
-            model, device, dtype, quant):
+            engine, model, device, dtype, quant):
     """Run DATASET through the model (R1 protocol) and score it; resumes an interrupted run."""
     from tqdm import tqdm
 
@@ -46,7 +48,7 @@ def run_cmd(dataset, limit, n, branches, think, temperature, top_p, max_tokens, 
 
     cfg = RunConfig(dataset, limit, n, branches, think, temperature, top_p, max_tokens, seed, batch)
     chosen = problems(cfg, data)
-    llm = load_llm(model, device, dtype, quant)
+    llm = load_llm(model, device, dtype, quant, engine=engine)
     reg = Registry()
     work = plan(cfg, chosen, llm.name, reg)
     done = work.total - len(work.todo)
