@@ -1,8 +1,11 @@
 """`sikao eval run` with the real bundled model: end to end, resumable, stored, reported."""
 import os
+import re
 import subprocess
 import sys
+import time
 
+import httpx
 import pytest
 
 from evals.data import REPO
@@ -82,3 +85,34 @@ def test_branch_run():
     for rec in records:
         assert isinstance(rec["confidence"], float) and isinstance(rec["vote_correct"], bool)
         assert rec["pruned"] == (rec["tokens"] is None)
+
+
+def test_run_against_a_remote_server():
+    server = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", "0", "--api-key", "k"],
+                              cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        found = re.search(r"http://\S+/v1", server.stderr.readline())
+        assert found
+        _wait_healthy(found.group(0).replace("/v1", "/health"))
+        env = {**os.environ, "SIKAO_API_KEY": "k"}
+        r = subprocess.run([sys.executable, "-m", "app", "eval", "run", "arith", "--limit", "2",
+                            "--n", "2", "--max-tokens", "8", "--engine", found.group(0)],
+                           cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert "problems=2  samples=4" in r.stdout
+        records = Registry().samples(1)
+        assert len(records) == 4 and all(0 < rec["tokens"] <= 8 for rec in records)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never became healthy")
