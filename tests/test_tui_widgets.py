@@ -32,14 +32,15 @@ SEARCH = [
         thinking_tokens=40, answer_tokens=12, searches=1, elapsed=7.5, tok_per_s=6.9))),
 ]
 BRANCHES = [
-    (0.0, BranchStarted(0)), (0.0, BranchStarted(1)), (0.0, BranchStarted(2, parent=0)),
+    (0.0, BranchStarted(0)), (0.0, BranchStarted(1)), (0.0, BranchStarted(2, parent=0)), (0.0, BranchStarted(3)),
     (0.2, ThinkingDelta("Six times seven… ", branch=0, confidence=8.0)),
     (0.2, ThinkingDelta("Count sevens: ", branch=1, confidence=6.0)),
     (0.3, ThinkingDelta("Maybe 40? ", branch=2, confidence=1.5)),
     (1.0, BranchPruned(2, step=3, confidence=1.5, threshold=3.0)),
     (2.0, BranchFinished(0, "42", confidence=8.1, tokens=120)),
     (2.5, BranchFinished(1, "42", confidence=6.3, tokens=160)),
-    (2.6, Vote("42", weights={"42": 1.0})),
+    (2.5, BranchFinished(3, "41", confidence=3.6, tokens=90)),
+    (2.6, Vote("42", weights={"42": 14.4, "41": 3.6})),
     (3.0, AnswerDelta("The answer is **42**.")),
     (3.2, Done("The answer is **42**.", stats=Stats(branches=3, pruned=1, elapsed=3.2))),
 ]
@@ -93,17 +94,29 @@ async def test_search_card_fills_in_and_citations_link_to_results():
                                       "[[1]](https://en.wikipedia.org/wiki/Paris).")
 
 
+async def test_a_failed_search_says_why_once():
+    why = "search failed: duckduckgo search failed (network down?)"
+    async with Host().run_test() as pilot:
+        answer = await play(pilot, [(0.0, SearchQuery("owls")), (1.0, SearchResults("owls", message=why)),
+                                    (1.0, Notice("search_failed", why))])
+        (card,) = answer.cards
+        assert str(card.head.render()) == "⌕ owls  search failed"
+        assert str(card.list.render()) == why and answer.notices == []
+
+
 async def test_branch_tree_shows_confidence_pruning_and_the_vote():
     async with Host().run_test() as pilot:
         answer = await play(pilot, BRANCHES)
         tree = answer.branch_tree
         assert tree.display
         assert str(tree.root.label) == "Vote → 42"
-        (b0, b1, weights) = tree.root.children
+        (b0, b1, b3, first, second) = tree.root.children
         assert str(b0.label).startswith("branch 0  conf 8.10") and str(b0.label).endswith("→ 42")
         (b2,) = b0.children  # forked from branch 0
         assert "pruned at step 3: conf 1.50 < 3.00" in str(b2.label) and b2.label.style == "dim"
-        assert str(weights.label).startswith("42  ▮▮▮▮▮▮▮▮▮▮ 1.00")
+        assert str(b3.label) == "branch 3  conf 3.60  90 tok  → 41"
+        assert str(first.label) == "42  ▮▮▮▮▮▮▮▮ 80% (weight 14.40)"
+        assert str(second.label) == "41  ▮▮ 20% (weight 3.60)"
         assert answer.thinking.body.content == "Six times seven… "  # the lead branch's thought
 
 
@@ -161,3 +174,22 @@ def test_snapshot_main_screen_light(snap_compare, tmp_path, llm):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_follows_the_stream_only_while_the_reader_is_at_the_bottom():
+    lines = [(float(i), AnswerDelta(f"line {i}\n\n")) for i in range(40)]
+    async with Host().run_test(size=(60, 12)) as pilot:
+        view = pilot.app.query_one(Conversation)
+        view.anchor()
+        await play(pilot, lines[:20])
+        assert view.max_scroll_y > 0 and view.scroll_y == view.max_scroll_y
+        view.focus()
+        await pilot.press("pageup")  # the reader scrolls up to read: the view stays put
+        await pilot.wait_for_scheduled_animations()
+        held = view.scroll_y
+        await play(pilot, lines[20:30])
+        assert view.scroll_y == held < view.max_scroll_y
+        await pilot.press("end")  # back at the bottom: it follows again
+        await pilot.wait_for_scheduled_animations()
+        await play(pilot, lines[30:])
+        assert view.scroll_y == view.max_scroll_y

@@ -132,8 +132,9 @@ class Answer(Turn):
                 self.thinking.show("".join(self.thoughts.get(self.lead(), [])))
                 await self.show_answer("".join(self.answers.get(self.lead(), [])))
             case Notice(message=message) | Error(message=message):
-                self.notices.append(message if isinstance(event, Notice) else f"error: {message}")
-                self.redraw()
+                if not any(card.message == message for card in self.cards):  # the card says it already
+                    self.notices.append(message if isinstance(event, Notice) else f"error: {message}")
+                    self.redraw()
             case Done():
                 s = event.stats
                 await self.finish(event.answer, at, facts(s.tok_per_s, s.elapsed, s.finish_reason, s.complete))

@@ -66,9 +66,12 @@ class BranchTree(Tree):
         for b in sorted(self.branches, key=lambda b: (self.branches[b].get("parent") is not None, b)):
             parent = nodes.get(self.branches[b].get("parent"), self.root)
             nodes[b] = parent.add(label(b, self.branches[b]), expand=True, allow_expand=False)
-        for answer, weight in sorted((self.vote or {}).get("weights", {}).items(), key=lambda kv: -kv[1]):
-            bar = "▮" * max(1, round(weight * 10))
-            self.root.add_leaf(Text.assemble((f"{answer}  ", "bold"), (bar, "green"), f" {weight:.2f}"))
+        weights = (self.vote or {}).get("weights", {})
+        total = sum(weights.values()) or 1.0
+        for answer, weight in sorted(weights.items(), key=lambda kv: -kv[1]):
+            share = weight / total  # the vote's weights are confidence sums: show each one's share
+            self.root.add_leaf(Text.assemble((f"{answer}  ", "bold"), ("▮" * max(1, round(share * 10)), "green"),
+                                             f" {share:.0%}", (f" (weight {weight:.2f})", "dim")))
         self.root.expand()
 
 

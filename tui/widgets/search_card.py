@@ -50,8 +50,8 @@ class SearchCard(Vertical):
 
     def redraw(self) -> None:
         where = f" · branch {self.branch}" if self.branch else ""
-        if self.message:
-            status = Content.styled(self.message, "$warning")
+        if self.message:  # e.g. "search failed: <why>": the head says what, the body says why
+            status = Content.styled(self.message.split(":", 1)[0], "$warning")
         elif self.results is None:
             status = Content.styled("searching…", "italic $text-muted")
         else:
@@ -66,6 +66,8 @@ class SearchCard(Vertical):
             lines.append(Content.assemble((f"[{r.get('rank') or n}] ", "$text-muted"),
                                           (r.get("title") or url, Style(link=url or None)),
                                           (f" — {domain(url)}", "$text-muted")))
+        if self.message:
+            lines.append(Content.styled(self.message, "$warning"))
         self.list.update(Content("\n").join(lines))
         self.list.display = bool(lines)
         self.notes_view.update(self.notes or "")
