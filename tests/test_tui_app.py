@@ -161,9 +161,12 @@ async def test_prompt_keys_copy_and_export(llm, store, tmp_path, monkeypatch):
         await pilot.press("f3")
         assert app.clipboard == "Use this:\n\n```python\nprint(4)\n```\n"
         await pilot.press("f4")
-        assert app.clipboard == "print(4)\n"
+        assert app.clipboard == "print(4)"
         saved = tmp_path / "cache" / "clipboard.txt"
-        assert saved.read_text() == "print(4)\n"  # the fallback where OSC 52 does not reach
+        assert saved.read_text() == "print(4)"  # the fallback where OSC 52 does not reach
+        app.copy_to_clipboard("")
+        await pilot.click("MarkdownFence")  # a click on a code block copies that block
+        assert app.clipboard == "print(4)"
 
         await pilot.press("f5")
         exported = (tmp_path / "data" / "exports" / f"conversation-{cid}.md").read_text()

@@ -63,9 +63,12 @@ class Actions:
         answer = self.target(mid)
         if answer is not None and answer.text:
             self.copy_text(answer.text, "answer")
+        else:
+            self.notify("No answer to copy.", severity="warning")
 
-    def action_copy_code(self) -> None:
-        answer = self.target(None)
+    def action_copy_code(self, mid: int | None = None) -> None:
+        """The last code block of the answer (clicking a code block copies that one)."""
+        answer = self.target(mid)
         blocks = code_blocks(answer.text) if answer is not None else []
         if blocks:
             self.copy_text(blocks[-1], "code block")

@@ -29,7 +29,7 @@ def link_citations(text: str, urls: dict[int, str]) -> str:
 
 
 def code_blocks(text: str) -> list[str]:
-    return [m.group(2) for m in FENCE.finditer(text)]
+    return [m.group(2).rstrip("\n") for m in FENCE.finditer(text)]
 
 
 def facts(tok_per_s: float | None, seconds: float | None, reason: str | None, complete: bool) -> str:
@@ -47,7 +47,7 @@ def facts(tok_per_s: float | None, seconds: float | None, reason: str | None, co
 
 class Answer(Turn):
     BINDINGS = [("r", "act('regenerate')", "Regenerate"), ("c", "act('copy')", "Copy"),
-                ("k", "copy_code", "Copy code"), ("t", "toggle_thinking", "Thinking")]
+                ("k", "act('copy_code')", "Copy code"), ("t", "toggle_thinking", "Thinking")]
 
     def __init__(self, mid: int | None = None, version: tuple[int, int] = (1, 1), text: str = "",
                  reasoning: str = "", searches: list[dict] = (), graph: dict | None = None,
@@ -119,6 +119,7 @@ class Answer(Turn):
                 self.fold(at)
                 self.answers.setdefault(b, []).append(text)
                 if b == self.lead():
+                    self.text += text
                     if self.stream is None:
                         self.stream = Markdown.get_stream(self.body)
                     await self.stream.write(text)
@@ -179,13 +180,6 @@ class Answer(Turn):
                 self.app.copy_text(widget.code, "code block")
                 return
             widget = widget.parent
-
-    def action_copy_code(self) -> None:
-        blocks = code_blocks(self.text)
-        if blocks:
-            self.app.copy_text(blocks[-1], "code block")
-        else:
-            self.app.notify("no code block in this answer", severity="warning")
 
     def action_toggle_thinking(self) -> None:
         self.thinking.collapsed = not self.thinking.collapsed
