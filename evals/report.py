@@ -15,10 +15,10 @@ def k_of(run: Run) -> int:
 
 
 def best_at_k(run: Run) -> float | None:
-    """The run's answer quality at its K: the weighted vote for branch runs, maj@K (math) or
+    """The run's answer quality at its K: the answer the branch graph voted for, maj@K (math) or
     pass@K (code) for sampled runs, plain accuracy at K = 1."""
     k, m = k_of(run), run.metrics
-    for key in (f"weighted@{k}", f"maj@{k}", f"pass@{k}", "accuracy"):
+    for key in ("voted", f"maj@{k}", f"pass@{k}", "accuracy"):
         if key in m:
             return m[key]
     return None
@@ -76,7 +76,7 @@ def plots(runs: list[Run], out: Path) -> list[Path]:
         sc = [compare[key][0] for key in compare]
         br = [compare[key][1] for key in compare]
         ax.bar([x - 0.2 for x in xs], sc, 0.4, label="self-consistency (maj@K)")
-        ax.bar([x + 0.2 for x in xs], br, 0.4, label="branches + pruning (weighted vote)")
+        ax.bar([x + 0.2 for x in xs], br, 0.4, label="branches + pruning (the graph's vote)")
         ax.set_xticks(list(xs), labels)
         ax.set(ylabel="accuracy", ylim=(0, 1.05), title="Branches vs. self-consistency at equal K")
         ax.legend()

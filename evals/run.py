@@ -1,8 +1,8 @@
 """`sikao eval run`: generate answers for a benchmark through the engine and score them.
 
 Sampled runs keep the engine's batch full: all samples of a problem are added together and the next
-problem joins as soon as there is room, so one long answer never holds the batch back. Scoring runs
-beside generation (code tests can take seconds), and each problem is appended to the run's JSONL as
+problem joins as soon as there is room, so one long answer never holds the batch back. Code tests run
+beside generation (they can take seconds), and each problem is appended to the run's JSONL as
 soon as it is scored: an interrupted run resumes from there, skipping the ids it finds."""
 from __future__ import annotations
 
@@ -91,14 +91,19 @@ def execute(llm, cfg: RunConfig, plan: Plan, registry: Registry, progress=None) 
 
 
 def _samples(llm, cfg: RunConfig, todo, scorer):
-    problems, queue, live, outs, pending = dict(todo), deque(todo), {}, {}, set()
+    problems, queue, live, outs, pending, ready = dict(todo), deque(todo), {}, {}, set(), deque()
 
     def collect(i: int) -> None:
-        if all(outs[i]):  # every sample of problem i has ended: score it beside generation
-            pending.add(scorer.submit(_score_samples, problems[i], outs.pop(i)))
+        if not all(outs[i]):
+            return
+        p, got = problems[i], outs.pop(i)
+        if p.kind == "math":  # here, on the main thread, where math-verify's timeouts work
+            ready.append(_score_samples(p, got))
+        else:  # code tests take seconds: they run beside generation
+            pending.add(scorer.submit(_score_samples, p, got))
 
     try:
-        while queue or live or pending:
+        while queue or live or pending or ready:
             while queue and len(live) + cfg.n <= max(cfg.batch, cfg.n):
                 i, p = queue.popleft()
                 outs[i] = [None] * cfg.n
@@ -120,7 +125,9 @@ def _samples(llm, cfg: RunConfig, todo, scorer):
                 wait(pending, return_when=FIRST_COMPLETED)
             for f in [f for f in pending if f.done()]:
                 pending.discard(f)
-                yield f.result()
+                ready.append(f.result())
+            while ready:
+                yield ready.popleft()
     finally:
         for sid in live:  # interrupted: free the engine for whoever uses it next
             llm.drop(sid)

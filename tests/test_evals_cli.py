@@ -79,7 +79,7 @@ def test_report_table_and_plots(tmp_path):
     sc = reg.create("gsm8k", "tiny", {"n": 4})
     reg.finish(sc.id, {"problems": 3, "accuracy": 0.4, "maj@4": 0.5, "tokens_per_problem": 800.0})
     br = reg.create("gsm8k", "tiny", {"branches": 4})
-    reg.finish(br.id, {"problems": 3, "accuracy": 0.45, "weighted@4": 0.6,
+    reg.finish(br.id, {"problems": 3, "accuracy": 0.45, "weighted@4": 0.55, "voted": 0.6,
                        "tokens_per_problem": 500.0, "tok_per_s": 42.0})
     reg.create("math500", "tiny", {"n": 1})  # still running: listed, not plotted
     r = sikao("eval", "report", env_dir=tmp_path)
