@@ -8,7 +8,7 @@ import resource
 import sys
 import traceback
 
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
 BLOCKED = {
     "os.system", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.kill",
     "os.killpg", "os.chdir", "subprocess.Popen", "pty.spawn", "socket.connect", "socket.bind",
@@ -35,7 +35,7 @@ def isolate_network() -> bool:
     """A fresh network namespace has no interfaces up: no connection can leave it. Needs root or
     unprivileged user namespaces; without either the audit hook still refuses sockets."""
     libc = ctypes.CDLL(None, use_errno=True)
-    return libc.unshare(CLONE_NEWNET) == 0
+    return libc.unshare(CLONE_NEWNET) == 0 or libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0
 
 
 def guard(root: str) -> None:
