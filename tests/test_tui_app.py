@@ -1,5 +1,13 @@
 """The chat app driven through Textual's pilot, with the real bundled model and a real history
 file. Budgets are a few tokens so each answer takes seconds."""
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
 import time
 
 import pytest
@@ -27,14 +35,16 @@ def store(tmp_path):
         yield s
 
 
-async def settle(pilot, app, timeout=180.0, watch=None):
-    """Let the running answer finish; `watch(app)` is called while it streams."""
+async def until(pilot, done, timeout=60.0):
     start = time.monotonic()
-    while app.job is not None:
-        assert time.monotonic() - start < timeout, "the answer did not finish"
-        if watch:
-            watch(app)
+    while not done():
+        assert time.monotonic() - start < timeout
         await pilot.pause(0.05)
+
+
+async def settle(pilot, app):
+    """Let the running answer finish."""
+    await until(pilot, lambda: app.job is None, timeout=180.0)
     await pilot.pause()
 
 
@@ -77,10 +87,7 @@ async def test_escape_stops_and_keeps_the_partial_answer(llm, store):
     app = ChatApp(store, Options(think=False, max_tokens=400, temperature=0.0), llm=llm)
     async with app.run_test(size=(100, 30)) as pilot:
         await ask(pilot, app, "Write a long story about a dragon.")
-        start = time.monotonic()
-        while app.job.tokens < 3:
-            assert time.monotonic() - start < 120
-            await pilot.pause(0.05)
+        await until(pilot, lambda: app.job.tokens >= 3, timeout=120.0)
         app.query_one(Prompt).insert("typed while it streams")  # the UI stays live
         await pilot.press("escape")
         await settle(pilot, app)
@@ -201,8 +208,7 @@ async def test_toggles_change_the_next_question(llm, store):
 async def test_model_that_cannot_load_says_so(store, tmp_path):
     app = ChatApp(store, Options(), {"model": str(tmp_path / "missing.gguf")})
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await until(pilot, lambda: not app.query_one(LoadBar).bar.display)
         label = str(app.query_one(LoadBar).label.render())
         assert label.startswith("cannot load the model:") and "missing.gguf" in label
         assert app.query_one(Conversation).query(".welcome")
@@ -214,7 +220,34 @@ async def test_model_loads_in_the_background_while_the_screen_works(store):
         assert app.query_one(LoadBar).display and "loading default" in str(app.query_one(TopBar).model.render())
         await pilot.press("h", "i")  # typing while the model loads
         assert app.query_one(Prompt).text == "hi"
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert not app.query_one(LoadBar).display
+        await until(pilot, lambda: not app.query_one(LoadBar).display)
         assert "SmolLM2" in str(app.query_one(TopBar).model.render())
+
+
+def test_chat_needs_a_terminal(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "app", "chat", "--db", str(tmp_path / "h.db")],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("sikao: error: sikao chat needs an interactive terminal "
+                                   "(use `sikao ask` in scripts)")
+
+
+def test_chat_starts_and_quits_in_a_real_terminal(tmp_path):
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `sikao chat` on a pseudo-terminal of 80×24
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(sys.executable, [sys.executable, "-m", "app", "chat", "--db", str(tmp_path / "h.db")])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    seen, deadline = b"", time.monotonic() + 60
+    while b"Ask anything" not in seen:
+        assert time.monotonic() < deadline, seen[-2000:]
+        if select.select([fd], [], [], 0.2)[0]:
+            seen += os.read(fd, 65536)
+    os.write(fd, b"\x11")  # Ctrl+Q
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            seen += os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and b"Traceback" not in seen

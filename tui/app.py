@@ -2,6 +2,7 @@
 the history store; all generation goes through tui/session.py in a worker thread."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict
 
@@ -28,6 +29,15 @@ class Progressed(Message):
     def __init__(self, job: Job, finished: bool = False):
         super().__init__()
         self.job, self.finished = job, finished
+
+
+class Loading(Message):
+    """Posted by the loading thread: progress, failure, or done."""
+
+    def __init__(self, text: str = "", fraction: float | None = None, failed: bool = False,
+                 done: bool = False):
+        super().__init__()
+        self.text, self.fraction, self.failed, self.done = text, fraction, failed, done
 
 
 class ChatApp(Actions, App):
@@ -90,20 +100,28 @@ class ChatApp(Actions, App):
 
     # the model
 
-    @work(thread=True, group="load")
     def load_model(self) -> None:
-        bar = self.query_one(LoadBar)
-        try:
-            self.session.model(progress=lambda message, fraction: self.call_from_thread(
-                bar.progress, message, fraction))
-        except Exception as err:  # UserError from load_llm; anything else would freeze the bar
-            self.call_from_thread(bar.failed, f"cannot load the model: {err}")
-            return
-        self.call_from_thread(self.loaded)
+        # A daemon thread, not a Textual worker: quitting while the model loads must not wait
+        # for the load (the app joins its workers on the way out).
+        threading.Thread(target=self.load, daemon=True, name="sikao-load").start()
 
-    def loaded(self) -> None:
-        self.query_one(LoadBar).display = False
-        self.redraw_top()
+    def load(self) -> None:
+        try:
+            self.session.model(progress=lambda text, fraction: self.post_message(Loading(text, fraction)))
+        except Exception as err:  # UserError from load_llm; anything else would freeze the bar
+            self.post_message(Loading(f"cannot load the model: {err}", failed=True))
+            return
+        self.post_message(Loading(done=True))
+
+    def on_loading(self, message: Loading) -> None:
+        bar = self.query_one(LoadBar)
+        if message.failed:
+            bar.failed(message.text)
+        elif message.done:
+            bar.display = False
+            self.redraw_top()
+        else:
+            bar.progress(message.text, message.fraction)
 
     def redraw_top(self) -> None:
         opts, llm = self.session.opts, self.session.llm
