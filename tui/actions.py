@@ -94,7 +94,7 @@ class Actions:
         async def done(title: str | None) -> None:
             if title:
                 self.store.rename(cid, title)
-                await self.query_one(Sidebar).reload(self.store, self.cid)
+                await self.query_one(Sidebar).reload(self.cid)
 
         self.push_screen(Ask("Rename the conversation", self.store.conversation(cid)["title"]), done)
 
@@ -111,7 +111,7 @@ class Actions:
                 self.store.delete(cid)
                 if cid == self.cid:
                     await self.open(None, None)
-                await self.query_one(Sidebar).reload(self.store, self.cid)
+                await self.query_one(Sidebar).reload(self.cid)
 
         title = self.store.conversation(cid)["title"] or "untitled"
         self.push_screen(Confirm(f"Delete “{title}” and all its messages?"), done)

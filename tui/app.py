@@ -18,7 +18,7 @@ from tui.actions import Actions
 from tui.session import Job, Session
 from tui.widgets.answer import Answer, facts
 from tui.widgets.bars import LoadBar, StatusLine, TopBar
-from tui.widgets.conversation import Conversation
+from tui.widgets.conversation import Conversation, version_of
 from tui.widgets.prompt import Prompt
 from tui.widgets.sidebar import Sidebar
 
@@ -72,7 +72,7 @@ class ChatApp(Actions, App):
     def compose(self):
         yield TopBar(id="top")
         with Horizontal(id="main"):
-            yield Sidebar(id="sidebar")
+            yield Sidebar(self.store, id="sidebar")
             with Vertical(id="chat"):
                 yield LoadBar(id="loading")
                 yield Conversation(id="conversation")
@@ -86,7 +86,7 @@ class ChatApp(Actions, App):
         self.query_one("#editing").display = False
         self.redraw_top()
         await self.open(None, None)
-        await self.query_one(Sidebar).reload(self.store)
+        await self.query_one(Sidebar).reload()
         self.query_one(Prompt).focus()
         self.set_interval(0.5, self.tick_live)
         if self.session.llm is None:
@@ -138,7 +138,8 @@ class ChatApp(Actions, App):
             return
         self.query_one(Prompt).clear()
         if self.cid is None:
-            self.cid = self.store.new_conversation(model=self.session.model_args.get("model") or "default",
+            llm, spec = self.session.llm, self.session.model_args.get("model") or "default"
+            self.cid = self.store.new_conversation(model=llm.name if llm else spec,
                                                    settings=asdict(self.session.opts))
         parent = self.editing["parent_id"] if self.editing else self.leaf
         self.cancel_edit()
@@ -147,8 +148,9 @@ class ChatApp(Actions, App):
     async def ask(self, user_id: int) -> None:
         self.job = self.session.job(self.cid, user_id)
         await self.open(self.cid, user_id)
+        self.query_one(Prompt).focus()  # the turn that asked (regenerate) may be gone from the screen
         self.generate(self.job)
-        await self.query_one(Sidebar).reload(self.store, self.cid)
+        await self.query_one(Sidebar).reload(self.cid)
 
     @work(thread=True, group="answer")
     def generate(self, job: Job) -> None:
@@ -175,10 +177,10 @@ class ChatApp(Actions, App):
                 self.leaf = job.message_id
             if live is not None:
                 row = self.store.message(job.message_id)
-                live.mid, live.version = job.message_id, self.version_of(job.message_id)
+                live.mid, live.version = job.message_id, version_of(self.store, job.message_id)
                 live.note = facts(row["tok_per_s"], row["duration"], row["finish_reason"], row["complete"])
                 live.redraw()
-        await self.query_one(Sidebar).reload(self.store, self.cid)
+        await self.query_one(Sidebar).reload(self.cid)
 
     def tick_live(self) -> None:
         if self.job is not None:  # elapsed and tok/s move on between events too
@@ -213,10 +215,6 @@ class ChatApp(Actions, App):
         self.query_one(Prompt).remember([m["content"] for m in thread if m["role"] == "user"])
         self.query_one(Sidebar).select(cid)
         self.tick()
-
-    def version_of(self, mid: int) -> tuple[int, int]:
-        ids = [m["id"] for m in self.store.siblings(mid)]
-        return ids.index(mid) + 1, len(ids)
 
     @on(Sidebar.Open)
     async def open_chat(self, event: Sidebar.Open) -> None:

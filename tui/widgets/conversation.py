@@ -13,6 +13,12 @@ WELCOME = """[b]思考 sikao[/b] — ask anything.
 Ctrl+T think · Ctrl+S search · Ctrl+G branches · Ctrl+O show thinking · Ctrl+B history[/dim]"""
 
 
+def version_of(store, mid: int) -> tuple[int, int]:
+    """Which version message `mid` is among its siblings (edits, regenerations), and of how many."""
+    ids = [m["id"] for m in store.siblings(mid)]
+    return ids.index(mid) + 1, len(ids)
+
+
 class Conversation(VerticalScroll):
     def __init__(self, *children, **kwargs):
         super().__init__(*children, **kwargs)
@@ -26,8 +32,7 @@ class Conversation(VerticalScroll):
         thread = store.thread(cid, leaf) if cid is not None else []
         turns, self.live = [], None
         for row in thread:
-            versions = store.siblings(row["id"])
-            version = ([v["id"] for v in versions].index(row["id"]) + 1, len(versions))
+            version = version_of(store, row["id"])
             if row["role"] == "user":
                 turns.append(Question(row["content"], row["id"], version))
             elif job is not None and row["id"] == job.message_id:

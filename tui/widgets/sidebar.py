@@ -26,21 +26,20 @@ class Sidebar(Vertical):
         cid: int
         message_id: int | None  # a search hit: open the branch holding this message
 
-    def __init__(self, **kwargs):
+    def __init__(self, store, **kwargs):
         super().__init__(**kwargs)
+        self.store = store
         self.find = Input(placeholder="Search history…", id="find")
         self.chats = ListView(id="chats")
-        self.store = None
 
     def compose(self):
         yield Static("[@click=app.new_chat]＋ New chat[/]  [dim]Ctrl+N[/]", id="new-chat")
         yield self.find
         yield self.chats
 
-    async def reload(self, store, current: int | None = None) -> None:
+    async def reload(self, current: int | None = None) -> None:
         """Refill the list: every conversation, or the search hits when the box has a query."""
-        self.store = store
-        query = self.find.value.strip()
+        store, query = self.store, self.find.value.strip()
         if query:
             items = [Chat(h["conversation_id"], h["title"], h["snippet"], h["message_id"])
                      for h in store.search(query, limit=30)]
@@ -61,8 +60,7 @@ class Sidebar(Vertical):
             self.chats.index = ids.index(cid)
 
     async def on_input_changed(self, event: Input.Changed) -> None:
-        if self.store is not None:
-            await self.reload(self.store)
+        await self.reload()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.chats.focus()
