@@ -260,15 +260,19 @@ def _tokenizer(spec: str | None, card: dict):
             return AutoTokenizer.from_pretrained(spec)
         except (OSError, ValueError) as err:
             raise ModelError(f"can't load the tokenizer '{spec}': {err}") from None
-    root, name = card.get("root"), card.get("id", "")
-    candidates = [root] if root and Path(root).is_dir() else []
-    candidates += [name] if name.count("/") == 1 else []
+    # vLLM's root is the model's path or hub id; the served id may be an alias or a hub id too
+    candidates = [c for c in dict.fromkeys([card.get("root"), card.get("id")])
+                  if isinstance(c, str) and (Path(c).is_dir() or _hub_id(c))]
     for candidate in candidates:
         try:
             return AutoTokenizer.from_pretrained(candidate)
-        except (OSError, ValueError):
+        except Exception:  # best effort (missing files, remote code, offline): chat mode then
             continue
     return ChatTemplate()
+
+
+def _hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith(("/", ".", "~")) and " " not in name
 
 
 def _conf(top: list | dict | None) -> float:

@@ -12,6 +12,8 @@ import httpx
 import pytest
 import torch
 
+from app.common import load_llm
+from app.errors import UserError
 from engine import LLM, EngineConfig, SamplingParams
 from engine.chat import build_prompt
 from engine.errors import ModelError
@@ -161,3 +163,11 @@ def test_serve_reports_a_taken_port_in_one_line():
     assert done.returncode == 2
     assert done.stderr.startswith("sikao: error: can't serve on 127.0.0.1:")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_load_llm_takes_an_engine_url_or_a_url_as_the_model(url, monkeypatch):
+    monkeypatch.setenv("SIKAO_API_KEY", KEY)
+    assert isinstance(load_llm(model=url), RemoteLLM)
+    assert load_llm(engine=url, model="default").name == load_llm(model=url).name
+    with pytest.raises(UserError, match="can't reach"):
+        load_llm(engine="http://127.0.0.1:1/v1")
