@@ -8,6 +8,7 @@ interrupted conversion never leaves a half-written model behind.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 import time
@@ -59,8 +60,9 @@ def _convert(gguf: Path, target: Path, progress: Progress) -> None:
     started = time.monotonic()
     label = f"Converting {gguf.name} once"
     progress(f"{label}: tokenizer", 0.05)
-    tmp = target.with_name(target.name + f".tmp{int(started)}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in target.parent.glob(target.name + ".tmp*"):  # a conversion killed midway
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     hf_logging.disable_progress_bar()  # ours below is the one bar; transformers' would interleave
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     progress(f"{label}: de-quantizing weights", 0.25)

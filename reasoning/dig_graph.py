@@ -6,7 +6,7 @@ to answer nodes, one per normalised answer, so equal answers merge. The answer i
 confidence-weighted vote over those nodes."""
 from __future__ import annotations
 
-from evals.extract import math_answer
+from reasoning.answers import math_answer
 
 PREVIEW = 200  # characters of a step kept in its node; the full text is in the branch's deltas
 
