@@ -9,12 +9,13 @@ Without --url it starts `sikao serve` on a free loopback port and stops it after
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -24,31 +25,29 @@ QUESTIONS = ["Explain how a bicycle stays upright.", "Why is the sky blue?",
              "How do airplanes stay in the air?", "What is a prime number, with examples?"]
 
 
-def request(url: str, i: int, tokens: int) -> tuple[int, float]:
-    """One streamed chat completion of exactly `tokens` tokens; (tokens, seconds)."""
+async def request(client: httpx.AsyncClient, url: str, i: int, tokens: int) -> int:
+    """One streamed chat completion of exactly `tokens` tokens; the tokens the server counted."""
     body = {"messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}],
             "max_tokens": tokens, "ignore_eos": True, "temperature": 0.7, "seed": i,
             "stream": True, "stream_options": {"include_usage": True}}
-    started, usage = time.perf_counter(), None
-    with httpx.stream("POST", url + "/chat/completions", json=body, timeout=600) as r:
+    usage = None
+    async with client.stream("POST", url + "/chat/completions", json=body, timeout=600) as r:
         r.raise_for_status()
-        for line in r.iter_lines():
-            if line.startswith("data: {"):
-                usage = json.loads(line[6:]).get("usage") or usage
-    return usage["completion_tokens"], time.perf_counter() - started
+        async for line in r.aiter_lines():
+            if '"usage": {' in line:  # only the last chunk is parsed: the client's CPU is the server's
+                usage = json.loads(line[6:])["usage"]
+    return usage["completion_tokens"]
 
 
-def sequential(url: str, n: int, tokens: int) -> float:
-    started = time.perf_counter()
-    made = sum(request(url, i, tokens)[0] for i in range(n))
-    return made / (time.perf_counter() - started)
-
-
-def concurrent(url: str, n: int, tokens: int) -> float:
-    started = time.perf_counter()
-    with ThreadPoolExecutor(n) as pool:
-        made = sum(t for t, _ in pool.map(lambda i: request(url, i, tokens), range(n)))
-    return made / (time.perf_counter() - started)
+async def run(url: str, n: int, tokens: int, together: bool) -> float:
+    """tok/s of n requests, all at once or one after another."""
+    async with httpx.AsyncClient() as client:
+        started = time.perf_counter()
+        if together:
+            made = sum(await asyncio.gather(*(request(client, url, i, tokens) for i in range(n))))
+        else:
+            made = sum([await request(client, url, i, tokens) for i in range(n)])
+        return made / (time.perf_counter() - started)
 
 
 def quantile(metrics: str, name: str, q: float) -> float:
@@ -69,7 +68,15 @@ def quantile(metrics: str, name: str, q: float) -> float:
 def start(model: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", "0", "--model", model,
                              "--max-batch", "64"], stderr=subprocess.PIPE, text=True)
-    url = re.search(r"http://\S+/v1", proc.stderr.readline()).group(0)
+    seen = []
+    for line in proc.stderr:  # warnings may come first
+        seen.append(line)
+        if found := re.search(r"http://\S+/v1", line):
+            url = found.group(0)
+            break
+    else:
+        sys.exit("sikao serve did not start:\n" + "".join(seen))
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # a full pipe would block it
     while True:
         try:
             httpx.get(url.replace("/v1", "/health"))
@@ -87,9 +94,9 @@ def main() -> None:
     args = ap.parse_args()
     proc, url = (None, args.url) if args.url else start(args.model)
     try:
-        request(url, 0, 4)  # warm-up: first-call allocations are not serving speed
-        seq = sequential(url, args.requests, args.tokens)
-        con = concurrent(url, args.requests, args.tokens)
+        asyncio.run(run(url, 1, 4, False))  # warm-up: first-call allocations are not serving speed
+        seq = asyncio.run(run(url, args.requests, args.tokens, False))
+        con = asyncio.run(run(url, args.requests, args.tokens, True))
         metrics = httpx.get(url.replace("/v1", "/metrics")).text
     finally:
         if proc is not None:

@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -30,9 +31,14 @@ KEY = "remote-key"
 def url():
     proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", "0", "--api-key", KEY,
                              "--max-tokens", "64"], stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    found = re.search(r"http://\S+/v1", line)
-    assert found, line
+    seen = []
+    for line in proc.stderr:  # warnings may come first
+        seen.append(line)
+        if found := re.search(r"http://\S+/v1", line):
+            break
+    else:
+        pytest.fail("sikao serve did not start:\n" + "".join(seen))
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # a full pipe would block it
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
