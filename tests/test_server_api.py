@@ -152,6 +152,25 @@ def test_a_client_leaving_mid_stream_is_dropped_while_others_are_served(served, 
     assert client.completions.create(model="default", prompt="Hi", max_tokens=2).choices[0].text
 
 
+def test_a_client_leaving_a_graph_request_stops_its_branches(served):
+    server, url = served
+    body = {"messages": ask("Tell me a long story."), "max_tokens": 64, "stream": True,
+            "branches": 2, "think": True, "max_thinking_tokens": 64}
+    with httpx.stream("POST", url + "/chat/completions", json=body, timeout=60,
+                      headers={"Authorization": f"Bearer {KEY}"}) as r:
+        thinking = any('"ThinkingDelta"' in line for line in r.iter_lines())  # stops at the first
+    assert thinking
+
+    def busy():
+        return server.llm.seqs or any(t.name == "sikao-graph" for t in threading.enumerate())
+
+    made, started = server.metrics.generation_tokens.get(), time.monotonic()
+    while busy() and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    assert not busy()
+    assert server.metrics.generation_tokens.get() - made < 20  # not the 2 x 128 of a full run
+
+
 def test_graph_modes_run_through_the_reasoning_layer(client):
     out = client.chat.completions.create(model="default", messages=ask("What is 2+2?"), max_tokens=6,
                                          extra_body={"branches": 2, "think": True,
