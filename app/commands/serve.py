@@ -32,6 +32,8 @@ def serve(host, port, api_key, served_model_name, max_tokens, max_batch, cache_s
     """Serve the model over an OpenAI-compatible HTTP API."""
     from engine.serve import ServeConfig, bind, serve as run
 
+    if model and model.startswith(("http://", "https://")):
+        raise UserError("sikao serve runs a local model: give --model a name, file or directory")
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         click.echo(f"sikao: warning: serving on {host} without --api-key: anyone who can reach "
                    "it can use the model", err=True)
