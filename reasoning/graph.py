@@ -166,7 +166,8 @@ def lookup(live: Live, query: str, index: int) -> tuple[list | None, str]:
 
     o = live.opts
     searcher = o.searcher or web_searcher(o.search_backend, o.search_k, o.page_chars,
-                                          searxng_url=o.searxng_url, corpus=o.corpus)
+                                          searxng_url=o.searxng_url, corpus=o.corpus,
+                                          allow_hosts=o.allow_hosts)
     live.emit(SearchQuery(query, index=index))
     try:
         hits = searcher(query)

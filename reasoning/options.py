@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 SEARCH_MODES = ("off", "first", "agentic", "auto")
@@ -34,6 +34,7 @@ class Options:
     page_chars: int = 1500  # text the model reads per result
     searxng_url: str | None = None
     corpus: str | None = None  # local corpus index file (default: the user data dir's)
+    allow_hosts: list[str] = field(default_factory=list)  # private hosts pages may be read from
     searcher: Callable | None = None  # query -> list[reasoning.sources.Source]; overrides the above
     # dynamic inference graph (branches > 1)
     window: int = 64  # DeepConf group-confidence window in tokens (DeepConf: 2048 on 32k traces)

@@ -25,14 +25,19 @@ Searcher = Callable[[str], list[Source]]
 
 
 def web_searcher(backend: str = "auto", k: int = 5, page_chars: int = 1500, *,
-                 searxng_url: str | None = None, corpus=None, timeout: float = 10.0) -> Searcher:
-    """Search with a tools backend, then read each hit's page around the snippet."""
+                 searxng_url: str | None = None, corpus=None, timeout: float = 10.0,
+                 allow_hosts=()) -> Searcher:
+    """Search with a tools backend, then read each hit's page around the snippet. allow_hosts
+    opens private addresses (an intranet SearXNG's result pages) to the page reader."""
     import tools
+    from tools.fetch import FetchConfig
+
+    fetch = FetchConfig(allow_hosts=tuple(allow_hosts))
 
     def search(query: str) -> list[Source]:
         results = tools.search(query, backend=backend, k=k, searxng_url=searxng_url,
                                corpus=corpus, timeout=timeout)
-        pages = tools.read_pages(results, query, size=page_chars, corpus=corpus)
+        pages = tools.read_pages(results, query, size=page_chars, config=fetch, corpus=corpus)
         return [Source(r.title or p.title, r.url, r.snippet, (p.excerpt or r.snippet)[:page_chars],
                        r.backend) for r, p in zip(results, pages)]
 

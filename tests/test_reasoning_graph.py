@@ -194,3 +194,10 @@ def test_engine_errors_reach_the_caller_and_nothing_is_left_running(tokenizer):
     with pytest.raises(PromptTooLong):
         list(run(llm, QUESTION, Options(think=True, search="agentic", searcher=searcher)))
     assert llm.seqs == {}
+
+
+def test_run_stays_the_entry_function_after_the_graph_is_imported():
+    import reasoning
+    import reasoning.entry  # noqa: F401  (a submodule named `run` used to rebind the name)
+
+    assert callable(reasoning.run) and reasoning.run.__module__ == "reasoning"

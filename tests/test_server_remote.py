@@ -22,7 +22,7 @@ from engine.remote import RemoteLLM
 from engine.remote_stream import RemoteError
 from reasoning.events import AnswerDelta, Done, ThinkingDelta
 from reasoning.options import Options
-from reasoning.run import run
+from reasoning import run
 
 KEY = "remote-key"
 

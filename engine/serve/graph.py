@@ -13,9 +13,7 @@ from engine.serve.shared import SharedLLM
 
 
 async def events(server, job: Job) -> AsyncIterator:
-    from reasoning.options import Options
-    from reasoning.run import run  # not `from reasoning import run`: importing the submodule
-                                   # rebinds that name to the module
+    from reasoning import Options, run
 
     o = Options(think=job.think, search=job.search, branches=job.branches,
                 max_tokens=job.params.max_tokens, temperature=job.params.temperature,
