@@ -66,3 +66,18 @@ def test_ask_history_flag_errors_are_one_line(tmp_path):
     proc = ask("--db", str(bad), "hello")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "not a SQLite database" in err and bad.read_bytes() == b"garbage" * 100
+
+
+def test_two_ask_processes_at_once_lose_no_message(tmp_path):
+    db = tmp_path / "shared.db"
+    procs = [ask("--db", str(db), "--max-tokens", "6", f"Question number {i}?") for i in (1, 2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    with Store(db) as store:
+        convs = store.conversations()
+        assert sorted(c["title"] for c in convs) == ["Question number 1?", "Question number 2?"]
+        for c in convs:
+            user, answer = store.thread(c["id"])
+            assert user["role"] == "user" and answer["complete"] and answer["tokens_out"] > 0
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
