@@ -19,6 +19,8 @@ from engine.detok import Detokenizer, StopMatcher
 from engine.errors import PromptTooLong
 from engine.loader import load
 from engine.model import from_hf, supports
+from engine.prefix import PrefixCache
+from engine.quant import quantize
 from engine.runner import FastRunner, HFRunner
 from engine.sampling import SamplingParams, sample
 from engine.sequence import FINISHED, RUNNING, WAITING, Sequence, StepOutput, make_generator
@@ -45,10 +47,15 @@ class LLM:
             hf_config, "max_position_embeddings", 4096)
         self.fast = self.config.fast and supports(hf_config)
         if self.fast:
-            self.model = from_hf(loaded.hf_model).to(self.device)
-            self.runner = FastRunner(self.model, self.device, self.dtype)
+            self.model = from_hf(loaded.hf_model, self.config.quant)
+            self.runner = FastRunner(self.model, self.device, self.dtype,
+                                     compile=self.config.compile,
+                                     cuda_graphs=self.config.cuda_graphs)
+            self.prefix = PrefixCache(self.config.prefix_cache_mb << 20)
         else:
+            self.prefix = None
             self.model = loaded.hf_model
+            quantize(self.model.model, self.config.quant, self.dtype)
             self.runner = HFRunner(self.model, self.device)
         self.eos_ids = _eos_ids(self.tokenizer, loaded.hf_model)
         self.seqs: dict[int, Sequence] = {}
@@ -71,6 +78,12 @@ class LLM:
                            generator=make_generator(params.seed, self.device), pending=list(ids),
                            n_prompt=len(ids), status=RUNNING)
             self.seqs[seq.id] = seq
+            if self.prefix is not None:  # the last token must run anyway: its logits are needed
+                entry, n = self.prefix.match(ids, len(ids) - 1)
+                if n:
+                    self.runner.write(seq.slot, entry.kv, n)
+                    self.prefix.hits += n
+                    seq.pending = ids[n:]
             return seq.id
 
     def seq(self, sid: int) -> Sequence:
@@ -109,6 +122,9 @@ class LLM:
             seq = self.seqs.pop(sid, None)
             if seq is None:
                 return
+            if self.prefix is not None and seq.cached:
+                self.prefix.add(seq.token_ids[:seq.cached],
+                                lambda n: self.runner.read(seq.slot, n))
             last = max((s.slot for s in self.seqs.values()), default=-1)
             if last > seq.slot:  # keep occupied slots contiguous: the decode batch is 0..max slot
                 mover = next(s for s in self.seqs.values() if s.slot == last)

@@ -61,24 +61,27 @@ class Block(nn.Module):
         self.gate_up = nn.Linear(a.dim, 2 * a.hidden, bias=False)
         self.down = nn.Linear(a.hidden, a.dim, bias=False)
 
-    def forward(self, x, cos, sin, rows, pos, mask, kc, vc):
+    def forward(self, x, cos, sin, at, mask, kc, vc):
         a = self.a
         B, T, _ = x.shape
         q, k, v = self.qkv(self.attn_norm(x)).split(
             [a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim, a.n_kv_heads * a.head_dim], dim=-1)
         q = q.view(B, T, a.n_heads, a.head_dim)
         k = k.view(B, T, a.n_kv_heads, a.head_dim)
-        v = v.view(B, T, a.n_kv_heads, a.head_dim)
         if a.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        # Each row writes its new keys at its own positions: rows may have different lengths.
-        kc[rows, :, pos] = k
-        vc[rows, :, pos] = v
-        n = mask.shape[-1]
-        y = F.scaled_dot_product_attention(q.transpose(1, 2), kc[:, :, :n], vc[:, :, :n],
-                                           attn_mask=mask, enable_gqa=True)
+        v = v.view(B, T, a.n_kv_heads, a.head_dim)
+        if isinstance(at, int):  # every row writes at positions at..at+T-1: a slice, no scatter
+            kc[:, :, at:at + T] = k.transpose(1, 2)
+            vc[:, :, at:at + T] = v.transpose(1, 2)
+        else:  # rows at their own positions (different lengths in one batch)
+            rows, pos = at
+            kc[rows, :, pos] = k
+            vc[rows, :, pos] = v
+        y = F.scaled_dot_product_attention(q.transpose(1, 2), kc, vc, attn_mask=mask,
+                                           enable_gqa=True, is_causal=at == 0 and T > 1)
         x = x + self.o(y.transpose(1, 2).reshape(B, T, -1))
         gate, up = self.gate_up(self.mlp_norm(x)).chunk(2, dim=-1)
         return x + self.down(F.silu(gate) * up)
@@ -94,23 +97,46 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(a.dim, a.vocab, bias=False)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         self.rope_scale = rope_scale
+        self.register_buffer("cos", torch.empty(0, a.head_dim), persistent=False)
+        self.register_buffer("sin", torch.empty(0, a.head_dim), persistent=False)
 
-    def forward(self, tokens, pos, k_cache, v_cache, all_logits=False):
-        """tokens, pos: [B, T]; k_cache/v_cache: per layer [B, kv_heads, capacity, head_dim] views
-        whose row b belongs to tokens[b]. Returns logits [B, V] (last position) or [B, T, V]."""
+    def forward(self, tokens, pos, k_cache, v_cache, all_logits=False, start=None):
+        """tokens, pos: [B, T]; k_cache/v_cache: per layer [B, kv_heads, n, head_dim] views whose
+        row b belongs to tokens[b]; attention runs over all n cached positions, masked per row to
+        those <= its own. `start`: every row is at positions start..start+T-1 and n == start + T
+        (a prefill, or a decode batch of rows of one length): no scatter, and a mask only for a
+        chunk after the first. Nothing here reads a tensor's value on the host, so a decode step
+        can be compiled or captured in a CUDA graph. Returns logits [B, V] (last position) or
+        [B, T, V]."""
         B, T = tokens.shape
+        if self.cos.shape[0] < k_cache[0].shape[2]:
+            self.reserve(k_cache[0].shape[2])
         x = self.embed(tokens)
-        freqs = pos[..., None].float() * self.inv_freq
-        emb = torch.cat((freqs, freqs), dim=-1)
-        cos = (emb.cos() * self.rope_scale).to(x.dtype)[:, :, None, :]
-        sin = (emb.sin() * self.rope_scale).to(x.dtype)[:, :, None, :]
-        n = int(pos.max()) + 1
-        mask = torch.arange(n, device=pos.device)[None, None, None, :] <= pos[:, None, :, None]
-        rows = torch.arange(B, device=pos.device)[:, None]
+        cos = self.cos[pos].to(x.dtype)[:, :, None]
+        sin = self.sin[pos].to(x.dtype)[:, :, None]
+        if start is not None:
+            at = start
+            mask = None if T == 1 or start == 0 else self.causal(start, T, pos.device)
+        else:
+            n = k_cache[0].shape[2]
+            mask = torch.arange(n, device=pos.device)[None, None, None, :] <= pos[:, None, :, None]
+            at = (torch.arange(B, device=pos.device)[:, None], pos)
         for layer, kc, vc in zip(self.layers, k_cache, v_cache):
-            x = layer(x, cos, sin, rows, pos, mask, kc, vc)
+            x = layer(x, cos, sin, at, mask, kc, vc)
         x = self.norm(x if all_logits else x[:, -1])
         return self.lm_head(x).float()
+
+    def reserve(self, n: int) -> None:
+        """Rope tables for positions 0..n-1 (the cache's capacity: no lookup can go past it)."""
+        freqs = torch.arange(n, device=self.inv_freq.device).float()[:, None] * self.inv_freq
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.cos, self.sin = emb.cos() * self.rope_scale, emb.sin() * self.rope_scale
+
+    @staticmethod
+    def causal(start, T, device):
+        """Chunk rows start..start+T-1 over keys 0..start+T-1: each row sees up to itself."""
+        return (torch.arange(start + T, device=device)[None, :]
+                <= torch.arange(start, start + T, device=device)[:, None])
 
 
 def supports(hf_config) -> bool:
@@ -118,7 +144,11 @@ def supports(hf_config) -> bool:
 
 
 @torch.no_grad()
-def from_hf(hf_model) -> Transformer:
+def from_hf(hf_model, quant: str = "none") -> Transformer:
+    """Our model from a loaded HF one, built a layer at a time: each HF layer's weights are fused
+    (and quantized) and then released, so peak memory stays near one model plus one layer."""
+    from engine.quant import quantize, quantize_head
+
     c = hf_model.config
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     sd = hf_model.state_dict()
@@ -127,26 +157,38 @@ def from_hf(hf_model) -> Transformer:
              vocab=c.vocab_size, eps=c.rms_norm_eps,
              qkv_bias="model.layers.0.self_attn.q_proj.bias" in sd,
              qk_norm="model.layers.0.self_attn.q_norm.weight" in sd)
-    ours = {"embed.weight": sd["model.embed_tokens.weight"], "norm.weight": sd["model.norm.weight"],
-            "lm_head.weight": sd.get("lm_head.weight", sd["model.embed_tokens.weight"])}
-    for i in range(a.n_layers):
-        p, attn = f"model.layers.{i}.", f"model.layers.{i}.self_attn."
-        ours[f"layers.{i}.attn_norm.weight"] = sd[p + "input_layernorm.weight"]
-        ours[f"layers.{i}.mlp_norm.weight"] = sd[p + "post_attention_layernorm.weight"]
-        ours[f"layers.{i}.qkv.weight"] = torch.cat([sd[attn + f"{n}_proj.weight"] for n in "qkv"])
-        if a.qkv_bias:
-            ours[f"layers.{i}.qkv.bias"] = torch.cat([sd[attn + f"{n}_proj.bias"] for n in "qkv"])
-        if a.qk_norm:
-            ours[f"layers.{i}.q_norm.weight"] = sd[attn + "q_norm.weight"]
-            ours[f"layers.{i}.k_norm.weight"] = sd[attn + "k_norm.weight"]
-        ours[f"layers.{i}.o.weight"] = sd[attn + "o_proj.weight"]
-        ours[f"layers.{i}.gate_up.weight"] = torch.cat([sd[p + "mlp.gate_proj.weight"],
-                                                        sd[p + "mlp.up_proj.weight"]])
-        ours[f"layers.{i}.down.weight"] = sd[p + "mlp.down_proj.weight"]
     rotary = hf_model.model.rotary_emb
+    inv_freq = rotary.inv_freq.detach().float().clone()
     with torch.device("meta"):
-        model = Transformer(a, torch.empty(0), 1.0)
-    model.load_state_dict(ours, assign=True, strict=True)
-    model.inv_freq = rotary.inv_freq.detach().float().clone()
-    model.rope_scale = float(rotary.attention_scaling)
+        model = Transformer(a, torch.empty(0), float(rotary.attention_scaling))
+    model.inv_freq = inv_freq
+    model.cos = model.sin = torch.empty(0, head_dim, device=inv_freq.device)
+    dtype = sd["model.norm.weight"].dtype
+    for i, layer in enumerate(model.layers):
+        layer.load_state_dict(_layer_weights(sd, i, a), assign=True, strict=True)
+        quantize(layer, quant, dtype)
+        for key in [k for k in sd if k.startswith(f"model.layers.{i}.")]:
+            del sd[key]
+        hf_model.model.layers[i].to("meta")  # frees the HF copy of this layer
+    model.embed.load_state_dict({"weight": sd["model.embed_tokens.weight"]}, assign=True)
+    model.norm.load_state_dict({"weight": sd["model.norm.weight"]}, assign=True)
+    head = sd.get("lm_head.weight", sd["model.embed_tokens.weight"])
+    model.lm_head.load_state_dict({"weight": head}, assign=True)
+    quantize_head(model, quant)
     return model.eval()
+
+
+def _layer_weights(sd: dict, i: int, a: Args) -> dict:
+    p, attn = f"model.layers.{i}.", f"model.layers.{i}.self_attn."
+    w = {"attn_norm.weight": sd[p + "input_layernorm.weight"],
+         "mlp_norm.weight": sd[p + "post_attention_layernorm.weight"],
+         "qkv.weight": torch.cat([sd[attn + f"{n}_proj.weight"] for n in "qkv"]),
+         "o.weight": sd[attn + "o_proj.weight"],
+         "gate_up.weight": torch.cat([sd[p + "mlp.gate_proj.weight"], sd[p + "mlp.up_proj.weight"]]),
+         "down.weight": sd[p + "mlp.down_proj.weight"]}
+    if a.qkv_bias:
+        w["qkv.bias"] = torch.cat([sd[attn + f"{n}_proj.bias"] for n in "qkv"])
+    if a.qk_norm:
+        w["q_norm.weight"] = sd[attn + "q_norm.weight"]
+        w["k_norm.weight"] = sd[attn + "k_norm.weight"]
+    return w
