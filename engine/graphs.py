@@ -33,10 +33,12 @@ class DecodeGraphs:
     def clear(self) -> None:
         self.graphs.clear()
 
-    def run(self, tokens: torch.Tensor, pos: torch.Tensor, k: list, v: list) -> torch.Tensor:
-        """Logits [B, V] for tokens/pos [B, 1] over the caches' rows 0..B-1 (full capacity)."""
+    def run(self, tokens: torch.Tensor, pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+            ) -> torch.Tensor:
+        """Logits [B, V] for tokens/pos [B, 1] over the caches' rows 0..B-1 (full capacity);
+        k, v: [layers, slots, kv_heads, capacity, head_dim]."""
         B = tokens.shape[0]
-        views = [t[:B] for t in k], [t[:B] for t in v]
+        views = k[:, :B], v[:, :B]
         if self.failed:
             return self.model(tokens, pos, *views)
         g = self.graphs.get(B)

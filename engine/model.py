@@ -81,7 +81,7 @@ class Block(nn.Module):
             kc[rows, :, pos] = k
             vc[rows, :, pos] = v
         y = F.scaled_dot_product_attention(q.transpose(1, 2), kc, vc, attn_mask=mask,
-                                           enable_gqa=True, is_causal=at == 0 and T > 1)
+                                           enable_gqa=True, is_causal=T > 1 and at == 0)
         x = x + self.o(y.transpose(1, 2).reshape(B, T, -1))
         gate, up = self.gate_up(self.mlp_norm(x)).chunk(2, dim=-1)
         return x + self.down(F.silu(gate) * up)

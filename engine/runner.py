@@ -21,38 +21,43 @@ class FastRunner:
         self.model, self.device, self.dtype, self.chunk = model, device, dtype, chunk
         a = model.a
         self.shape = (a.n_kv_heads, a.head_dim)
-        self.k: list[torch.Tensor] = []
-        self.v: list[torch.Tensor] = []
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
         self.lens: list[int] = []  # tokens cached per slot
         self.prefilled = 0  # tokens run through prefill since start (what the prefix cache saves)
         # Compiling pays for decode (~35 % less per-token overhead on CPU); prefill runs eager.
         self.step = torch.compile(model, dynamic=True) if compile else model
         self.graphs = DecodeGraphs(model) if cuda_graphs and device.type == "cuda" else None
-        self._alloc(4, 256)
+        with torch.inference_mode():  # like every later growth: one kind of tensor to compile for
+            self._alloc(4, 256)
 
     def _alloc(self, slots: int, length: int) -> None:
+        """One tensor each for K and V, [layers, slots, kv_heads, length, head_dim]: a step hands
+        the model two views, not two per layer (fewer guards for a compiled step to check)."""
         n_kv, hd = self.shape
         old_k, old_v = self.k, self.v
-        self.k = [torch.zeros(slots, n_kv, length, hd, device=self.device, dtype=self.dtype)
-                  for _ in range(self.model.a.n_layers)]
-        self.v = [torch.zeros_like(t) for t in self.k]
-        if old_k:
-            s, L = min(slots, old_k[0].shape[0]), min(length, old_k[0].shape[2])
-            for new, old in zip(self.k + self.v, old_k + old_v):
-                new[:s, :, :L] = old[:s, :, :L]
+        shape = (self.model.a.n_layers, slots, n_kv, length, hd)
+        self.k = torch.zeros(shape, device=self.device, dtype=self.dtype)
+        self.v = torch.zeros_like(self.k)
+        if old_k is not None:
+            s, L = min(slots, old_k.shape[1]), min(length, old_k.shape[3])
+            self.k[:, :s, :, :L] = old_k[:, :s, :, :L]
+            self.v[:, :s, :, :L] = old_v[:, :s, :, :L]
         self.lens += [0] * (slots - len(self.lens))
         self.model.reserve(length)
         if self.graphs:
             self.graphs.clear()
 
     def _ensure(self, slots: int, length: int) -> None:
-        have_s, have_l = self.k[0].shape[0], self.k[0].shape[2]
+        have_s, have_l = self.k.shape[1], self.k.shape[3]
         if slots > have_s or length > have_l:
             grow = lambda need, have: have if need <= have else max(need, 2 * have)
             self._alloc(grow(slots, have_s), grow(length, have_l))
 
     def _views(self, rows: slice, n: int):
-        return [k[rows, :, :n] for k in self.k], [v[rows, :, :n] for v in self.v]
+        # per-layer views: a compiled step then writes each in place (a view of the one big
+        # tensor would be copied back whole after every step)
+        return self.k[:, rows, :, :n].unbind(0), self.v[:, rows, :, :n].unbind(0)
 
     @torch.inference_mode()
     def prefill(self, slot: int, tokens: list[int], start: int) -> torch.Tensor:
@@ -104,8 +109,8 @@ class FastRunner:
     def copy(self, src: int, dst: int) -> None:
         n = self.lens[src]
         self._ensure(dst + 1, n + 1)
-        for t in self.k + self.v:
-            t[dst, :, :n] = t[src, :, :n]
+        self.k[:, dst, :, :n] = self.k[:, src, :, :n]
+        self.v[:, dst, :, :n] = self.v[:, src, :, :n]
         self.lens[dst] = n
 
     def move(self, src: int, dst: int) -> None:
@@ -117,17 +122,15 @@ class FastRunner:
 
     @torch.inference_mode()
     def read(self, slot: int, n: int) -> torch.Tensor:
-        """A copy of the slot's first n positions of KV: [layers, 2, kv_heads, n, head_dim]."""
-        return torch.stack([torch.stack([k[slot, :, :n], v[slot, :, :n]])
-                            for k, v in zip(self.k, self.v)])
+        """A copy of the slot's first n positions of KV: [2, layers, kv_heads, n, head_dim]."""
+        return torch.stack([self.k[:, slot, :, :n], self.v[:, slot, :, :n]])
 
     @torch.inference_mode()
     def write(self, slot: int, kv: torch.Tensor, n: int) -> None:
         """Put the first n positions of `kv` (from read) into the slot, which then holds n."""
         self._ensure(slot + 1, n + 1)
-        for k, v, saved in zip(self.k, self.v, kv):
-            k[slot, :, :n] = saved[0, :, :n]
-            v[slot, :, :n] = saved[1, :, :n]
+        self.k[:, slot, :, :n] = kv[0, :, :, :n]
+        self.v[:, slot, :, :n] = kv[1, :, :, :n]
         self.lens[slot] = n
 
 
