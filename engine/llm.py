@@ -14,6 +14,7 @@ from typing import Iterator
 
 import torch
 
+from engine.beam import beam_search
 from engine.config import EngineConfig
 from engine.detok import Detokenizer, StopMatcher
 from engine.errors import PromptTooLong
@@ -78,13 +79,19 @@ class LLM:
                            generator=make_generator(params.seed, self.device), pending=list(ids),
                            n_prompt=len(ids), status=RUNNING)
             self.seqs[seq.id] = seq
-            if self.prefix is not None:  # the last token must run anyway: its logits are needed
-                entry, n = self.prefix.match(ids, len(ids) - 1)
-                if n:
-                    self.runner.write(seq.slot, entry.kv, n)
-                    self.prefix.hits += n
-                    seq.pending = ids[n:]
+            seq.pending = ids[self.reuse_prefix(seq.slot, ids):]
             return seq.id
+
+    def reuse_prefix(self, slot: int, ids: list[int]) -> int:
+        """Put the longest cached prefix of `ids` into `slot`; how many tokens it holds now. The
+        last token is never taken from the cache: its logits are needed."""
+        if self.prefix is None:
+            return 0
+        entry, n = self.prefix.match(ids, len(ids) - 1)
+        if n:
+            self.runner.write(slot, entry.kv, n)
+            self.prefix.hits += n
+        return n
 
     def seq(self, sid: int) -> Sequence:
         return self.seqs[sid]
@@ -223,6 +230,11 @@ class LLM:
         finally:
             for s in sids:
                 self.drop(s)
+
+    def beam_search(self, prompt: str | list[int], beams: int = 4, max_tokens: int = 256,
+                    length_penalty: float = 1.0, stop_token_ids: set[int] | None = None):
+        """The best `beams` continuations by beam search, best first (engine/beam.py)."""
+        return beam_search(self, prompt, beams, max_tokens, length_penalty, stop_token_ids)
 
     def _free_slot(self) -> int:
         used = {s.slot for s in self.seqs.values()}

@@ -47,17 +47,14 @@ class PrefixCache:
     def match(self, ids: list[int], limit: int | None = None) -> tuple[Entry | None, int]:
         """The entry sharing the longest prefix with `ids`, and that length (at most `limit`)."""
         limit = len(ids) if limit is None else limit
-        best = None
+        holders = None
         for h in self.hashes(ids[:limit]):
-            holders = self.index.get(h)
-            if not holders:
+            if h not in self.index:
                 break
-            best = next(iter(holders))
+            holders = self.index[h]
         found, n = None, 0
-        candidates = [best] if best is not None else list(self.entries)  # < 1 block: scan
-        for eid in candidates:
-            entry = self.entries[eid]
-            m = _common(entry.tokens, ids, limit)
+        for eid in holders if holders is not None else list(self.entries):  # < 1 block: scan
+            m = _common(self.entries[eid].tokens, ids, limit)
             if m > n:
                 found, n = eid, m
         if found is None:
