@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(VENV)/bin/sikao chat
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q llama-cpp-python || true
