@@ -9,7 +9,7 @@ class EngineConfig:
     quant: str = "none"  # none | int8 | int4 (weight-only; see engine/quant.py for the choice)
     max_model_len: int | None = None  # None = the model's own context length
     fast: bool = True  # our own forward for llama/qwen2/qwen3; False forces HF modeling
-    threads: int | None = None  # torch intra-op threads on CPU; None = torch's default
+    threads: int | None = None  # torch intra-op threads; None = loader.default_threads()
     compile: bool = False  # torch.compile the decode step (faster steps, ~5-25 s at start)
     cuda_graphs: bool = True  # replay decode steps as CUDA graphs (CUDA only)
     prefix_cache_mb: int = 256  # KV kept from finished sequences for reuse by later prompts
