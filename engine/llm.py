@@ -24,7 +24,7 @@ from engine.prefix import PrefixCache
 from engine.quant import quantize
 from engine.runner import FastRunner, HFRunner
 from engine.sampling import SamplingParams, sample
-from engine.sequence import FINISHED, RUNNING, WAITING, Sequence, StepOutput, make_generator
+from engine.sequence import FINISHED, RUNNING, Sequence, StepOutput, make_generator
 
 
 @dataclass

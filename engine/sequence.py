@@ -8,7 +8,7 @@ import torch
 from engine.detok import Detokenizer, StopMatcher
 from engine.sampling import SamplingParams
 
-WAITING, RUNNING, FINISHED = "waiting", "running", "finished"
+RUNNING, FINISHED = "running", "finished"
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Sequence:
     output_text: str = ""  # every emitted piece of generated text
     logprobs: list[float] = field(default_factory=list)
     confidences: list[float] = field(default_factory=list)
-    status: str = WAITING
+    status: str = RUNNING  # finished ones wait for an append or a drop
     finish_reason: str | None = None
     ended_by_token: bool = False  # the last token is an EOS / stop token (not content)
 
