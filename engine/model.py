@@ -37,6 +37,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
+        if x.dtype == torch.float32:  # one fused call: what HF's formula computes in fp32
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * xf.to(x.dtype)
@@ -64,15 +66,14 @@ class Block(nn.Module):
     def forward(self, x, cos, sin, at, mask, kc, vc):
         a = self.a
         B, T, _ = x.shape
-        q, k, v = self.qkv(self.attn_norm(x)).split(
-            [a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim, a.n_kv_heads * a.head_dim], dim=-1)
-        q = q.view(B, T, a.n_heads, a.head_dim)
-        k = k.view(B, T, a.n_kv_heads, a.head_dim)
+        H, KV, hd = a.n_heads, a.n_kv_heads, a.head_dim
+        qk, v = self.qkv(self.attn_norm(x)).split([(H + KV) * hd, KV * hd], dim=-1)
+        qk = qk.view(B, T, H + KV, hd)
         if a.qk_norm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        v = v.view(B, T, a.n_kv_heads, a.head_dim)
+            qk = torch.cat([self.q_norm(qk[:, :, :H]), self.k_norm(qk[:, :, H:])], dim=2)
+        qk = qk * cos + rotate_half(qk) * sin  # q and k rotated together: half the ops
+        q, k = qk.split([H, KV], dim=2)
+        v = v.view(B, T, KV, hd)
         if isinstance(at, int):  # every row writes at positions at..at+T-1: a slice, no scatter
             kc[:, :, at:at + T] = k.transpose(1, 2)
             vc[:, :, at:at + T] = v.transpose(1, 2)
