@@ -171,15 +171,20 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
         for key in [k for k in sd if k.startswith(f"model.layers.{i}.")]:
             del sd[key]
         hf_model.model.layers[i].to("meta")  # frees the HF copy of this layer
-    model.embed.load_state_dict({"weight": sd["model.embed_tokens.weight"]}, assign=True)
-    model.norm.load_state_dict({"weight": sd["model.norm.weight"]}, assign=True)
-    head = sd.get("lm_head.weight", sd["model.embed_tokens.weight"])
+    loaded_embed = sd["model.embed_tokens.weight"]
+    loaded_head = sd.get("lm_head.weight", loaded_embed)
+    embed = loaded_embed.clone()
+    head = embed if loaded_head.data_ptr() == loaded_embed.data_ptr() else loaded_head.clone()
+    model.embed.load_state_dict({"weight": embed}, assign=True)
+    model.norm.load_state_dict({"weight": sd["model.norm.weight"].clone()}, assign=True)
     model.lm_head.load_state_dict({"weight": head}, assign=True)
     quantize_head(model, quant)
     return model.eval()
 
 
 def _layer_weights(sd: dict, i: int, a: Args) -> dict:
+    """Layer i's weights, fused, in memory of their own: a tensor kept as loaded may be a view
+    of the mmapped checkpoint, and one such view keeps the whole file resident."""
     p, attn = f"model.layers.{i}.", f"model.layers.{i}.self_attn."
     w = {"attn_norm.weight": sd[p + "input_layernorm.weight"],
          "mlp_norm.weight": sd[p + "post_attention_layernorm.weight"],
@@ -192,4 +197,5 @@ def _layer_weights(sd: dict, i: int, a: Args) -> dict:
     if a.qk_norm:
         w["q_norm.weight"] = sd[attn + "q_norm.weight"]
         w["k_norm.weight"] = sd[attn + "k_norm.weight"]
-    return w
+    return {k: t if k.endswith(("qkv.weight", "qkv.bias", "gate_up.weight")) else t.clone()
+            for k, t in w.items()}
