@@ -2,6 +2,9 @@
 run (ratios, not absolute numbers, are what carry across machines).
 
     python benchmarks/decode.py [--tokens 256] [--model default] [--batch 8] [--threads N]
+                                [--quant none|int8|int4] [--compile]
+
+(benchmarks/speed.py runs every configuration against HF and llama.cpp, with memory.)
 """
 from __future__ import annotations
 
@@ -41,17 +44,22 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--quant", default="none", choices=["none", "int8", "int4"])
+    ap.add_argument("--compile", action="store_true", help="torch.compile the decode step")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     from transformers import AutoModelForCausalLM
 
-    llm = LLM(EngineConfig(model=args.model))
+    llm = LLM(EngineConfig(model=args.model, quant=args.quant, compile=args.compile))
     hf = AutoModelForCausalLM.from_pretrained(llm.path, dtype=llm.dtype).to(llm.device).eval()
     prompt_ids = llm.encode(PROMPT)
-    print(f"model {llm.name} · {llm.device} {llm.dtype} · {torch.get_num_threads()} threads · "
+    llm.prefix.budget = 0  # each run prefills its prompt, as HF does
+    print(f"model {llm.name} · {llm.device} {llm.dtype} quant {args.quant}"
+          f"{' compiled' if args.compile else ''} · {torch.get_num_threads()} threads · "
           f"prompt {len(prompt_ids)} tokens · {args.tokens} new tokens")
-    ours(llm, prompt_ids, 8, 1)  # warm-up: allocator, first-call paths
+    for batch in (1, args.batch):  # warm-up: allocator, first-call paths, compiled shapes
+        ours(llm, prompt_ids, 8, batch)
     hf_generate(hf, prompt_ids, 8)
     rows = [("HF generate(), 1 stream", hf_generate(hf, prompt_ids, args.tokens)),
             ("sikao engine, 1 stream", ours(llm, prompt_ids, args.tokens, 1)),

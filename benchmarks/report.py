@@ -1,0 +1,48 @@
+"""The closing table of benchmarks/speed.py: ratios against the peers and the issue's goals."""
+from __future__ import annotations
+
+
+def summary(r: dict, best: str) -> str:
+    hf, lc = r.get("hf", {}).get("single"), r.get("llama.cpp", {}).get("single")
+    lines = [f"{'config':<10} {'1 stream':>9} {'x HF':>6} {'x l.cpp':>7} {'8 forks':>9} "
+             f"{'x 1':>5} {'peak MB':>7} {'loaded':>6} {'MB/tok':>7} {'roofline':>9} {'start s':>7}"]
+    bw = r.get(best, {}).get("bandwidth")
+    for name, x in r.items():
+        if "skipped" in x:
+            lines.append(f"{name:<10} skipped: {x['skipped']}")
+            continue
+        one = x["single"]
+        fork = x.get("fork8")
+        per_tok = x.get("bytes_per_token")
+        cells = [f"{name:<10}", f"{one:9.1f}", _ratio(one, hf, 6), _ratio(one, lc, 7),
+                 f"{fork:9.1f}" if fork else f"{'':>9}", _ratio(fork, one, 5) if fork else " " * 5,
+                 f"{x['rss']:7.0f}", f"{x['rss_loaded']:6.0f}" if "rss_loaded" in x else " " * 6,
+                 f"{per_tok / 1e6:7.1f}" if per_tok else " " * 7,
+                 f"{bw * 1e9 / per_tok:9.1f}" if per_tok and bw else " " * 9,
+                 f"{x['startup']:7.1f}" if "startup" in x else ""]
+        lines.append(" ".join(cells))
+    b = r.get(best)
+    if b:
+        lines.append("")
+        lines.append(f"goals, best CPU config = {best}:")
+        if hf:
+            lines.append(f"  1. vs HF generate fp32:        {b['single'] / hf:5.2f}x  (goal >= 4)")
+        if lc:
+            lines.append(f"  2. vs llama.cpp, same GGUF:    {b['single'] / lc:5.2f}x  (goal >= 1.0)")
+        lines.append(f"  3. 8 forks aggregate / single: {b['fork8'] / b['single']:5.2f}x  (goal >= 5)")
+        res = b.get("resume")
+        if res:
+            lines.append(f"  4. resume +200 tokens at 2000 vs 200 context: {res['2000'] * 1e3:.0f} ms / "
+                         f"{res['200'] * 1e3:.0f} ms = {res['2000'] / res['200']:.2f}  (goal <= 1.3)")
+        if bw:
+            per_tok = b["bytes_per_token"]
+            lines.append(f"  5. roofline: {per_tok / 1e6:.1f} MB/token / {bw:.1f} GB/s = "
+                         f"{per_tok / bw / 1e6:.2f} ms/token -> {bw * 1e9 / per_tok:.0f} tok/s bound; "
+                         f"achieved {b['single']:.0f} tok/s ({b['single'] * per_tok / bw / 1e9:.0%})")
+        lines.append("  6. memory: peak RSS of each configuration's own process (peak MB, the whole "
+                     "run) and its RSS once loaded (loaded)")
+    return "\n".join(lines)
+
+
+def _ratio(a, b, width: int) -> str:
+    return f"{a / b:{width}.2f}" if a and b else " " * width
