@@ -21,7 +21,7 @@ from engine.errors import PromptTooLong
 from engine.loader import load
 from engine.model import from_hf, supports
 from engine.prefix import PrefixCache
-from engine.quant import quantize
+from engine.quant import choose, quantize
 from engine.runner import FastRunner, HFRunner
 from engine.sampling import SamplingParams, sample
 from engine.sequence import FINISHED, RUNNING, Sequence, StepOutput, make_generator
@@ -47,8 +47,9 @@ class LLM:
         self.max_model_len = self.config.max_model_len or getattr(
             hf_config, "max_position_embeddings", 4096)
         self.fast = self.config.fast and supports(hf_config)
+        self.quant = choose(self.config.quant, self.device, self.path)
         if self.fast:
-            self.model = from_hf(loaded.hf_model, self.config.quant)
+            self.model = from_hf(loaded.hf_model, self.quant)
             self.runner = FastRunner(self.model, self.device, self.dtype,
                                      compile=self.config.compile,
                                      cuda_graphs=self.config.cuda_graphs)
@@ -56,7 +57,7 @@ class LLM:
         else:
             self.prefix = None
             self.model = loaded.hf_model
-            quantize(self.model.model, self.config.quant, self.dtype)
+            quantize(self.model.model, self.quant, self.dtype)
             self.runner = HFRunner(self.model, self.device)
         self.eos_ids = _eos_ids(self.tokenizer, loaded.hf_model)
         self.seqs: dict[int, Sequence] = {}

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODES = ("none", "int8", "int4")
+MODES = ("none", "int8", "int4")  # and "auto", which choose() turns into one of them
 KERNEL_DTYPE = torch.bfloat16
 GROUP = 32  # int4 columns per scale/zero: the Q4 GGUF block (finer costs speed, coarser quality)
 
@@ -137,6 +137,18 @@ def _agrees(layer: nn.Module, weight: Tensor) -> bool:
         layer.bias, layer.packed = bias, False
     want = x.to(KERNEL_DTYPE).float() @ weight.t()
     return bool((got - want).norm() / want.norm() < 2e-2)
+
+
+def choose(mode: str, device: torch.device, source: str) -> str:
+    """"auto": on CPU, int4 for a model converted from a 4-bit GGUF (its weights already sit on a
+    4-bit grid of 32-weight blocks, so int4 loses nothing: +0.4 % perplexity on the bundled model,
+    like int8, at 4x fp32's speed) and int8 for anything else (+0.4 %, 3.4x); off the CPU none
+    (bf16 there already halves the bytes, and these kernels are only checked, not tuned, on GPU)."""
+    if mode != "auto":
+        return mode
+    if device.type != "cpu":
+        return "none"
+    return "int4" if any(q in source for q in (".Q4", "-Q4", "_Q4")) else "int8"
 
 
 def quantize(module: nn.Module, mode: str, dtype: torch.dtype) -> None:

@@ -57,10 +57,21 @@ def test_int4_kernel_matches_dequantized_weight():
     assert (ref - w).abs().max() <= (w.max() - w.min()) / 15  # within one quantization step
 
 
+def test_auto_picks_int4_for_a_4_bit_gguf_on_cpu():
+    from engine.quant import choose
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert choose("auto", cpu, "/m/SmolLM2-135M-Instruct.Q4_1-b179c9") == "int4"
+    assert choose("auto", cpu, "/m/Qwen3-0.6B") == "int8"
+    assert choose("auto", gpu, "/m/SmolLM2-135M-Instruct.Q4_1-b179c9") == "none"
+    assert choose("int8", gpu, "/m/x.Q4_0") == "int8"
+
+
 def test_engine_generates_with_quantized_weights():
     from engine.llm import LLM
 
-    llm = LLM(EngineConfig(quant="int4"))
+    llm = LLM(EngineConfig(quant="auto"))
+    assert llm.quant == "int4"
     greedy = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
     outs = llm.generate(["The capital of France is", "1, 2, 3, 4,"], greedy)
     assert outs[1].text.startswith(" 5, 6")
