@@ -57,7 +57,7 @@ class LLM:
         else:
             self.prefix = None
             self.model = loaded.hf_model
-            quantize(self.model.model, self.quant, self.dtype)
+            quantize(self.model.get_decoder(), self.quant, self.dtype)  # the head stays as loaded
             self.runner = HFRunner(self.model, self.device)
         self.eos_ids = _eos_ids(self.tokenizer, loaded.hf_model)
         self.seqs: dict[int, Sequence] = {}

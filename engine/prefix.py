@@ -35,6 +35,7 @@ class PrefixCache:
         self.index: dict[int, set[int]] = {}  # block hash -> entries holding that prefix
         self.used = 0
         self.hits = 0  # tokens served from the cache (for stats and tests)
+        self.per_token = 0  # KV bytes a position, known after the first read
         self._ids = count()
 
     def hashes(self, ids: list[int]) -> list[int]:
@@ -69,7 +70,10 @@ class PrefixCache:
         entry, n = self.match(ids)
         if entry is not None and n == len(ids):
             return  # a held entry already covers it (match made it the most recent)
+        if len(ids) * self.per_token > self.budget:
+            return  # it could never fit: don't copy it
         kv = read(len(ids))
+        self.per_token = kv.numel() * kv.element_size() // len(ids)
         if kv.numel() * kv.element_size() > self.budget:
             return
         if entry is not None and n == len(entry.tokens):  # the new sequence extends it

@@ -80,5 +80,5 @@ def test_an_extension_supersedes_its_prefix_and_a_covered_one_is_not_copied():
     assert len(cache.entries) == 1 and cache.used == kv(52).numel() * 4
     cache.add(base[:30], read)  # already covered: nothing read
     assert reads == [50, 52]
-    cache.add([7] * 600, read)  # bigger than the whole budget: not kept
-    assert len(cache.entries) == 1 and reads == [50, 52, 600]
+    cache.add([7] * 600, read)  # bigger than the whole budget: not kept, not even copied
+    assert len(cache.entries) == 1 and reads == [50, 52]
