@@ -168,7 +168,9 @@ def test_a_client_leaving_a_graph_request_stops_its_branches(served):
     while busy() and time.monotonic() - started < 10:
         time.sleep(0.05)
     assert not busy()
-    assert server.metrics.generation_tokens.get() - made < 20  # not the 2 x 128 of a full run
+    # the sequences leave the batch as soon as the server sees the client go, not the 2 x 128
+    # tokens of a full run (a fast machine still makes a few steps before the disconnect lands)
+    assert server.metrics.generation_tokens.get() - made < 32
 
 
 def test_graph_modes_run_through_the_reasoning_layer(client):

@@ -68,6 +68,8 @@ class SharedLLM:
     def step(self) -> list[StepOutput]:
         """The outputs of the loop's next step for this graph's sequences ([] when none runs)."""
         while True:
+            if self.cancelled:  # outputs still queued behind the cancel are nobody's now
+                raise Cancelled()
             with self.llm.lock:  # the loop delivers under this lock: nothing is half-delivered
                 try:
                     outs = self.inbox.get_nowait()
@@ -84,7 +86,10 @@ class SharedLLM:
                 return mine
 
     def cancel(self) -> None:
+        """Called from the server when the client left: the sequences leave the batch now, not
+        when the graph thread, which may lag the loop by many steps, gets round to it."""
         self.cancelled = True
+        self.close()
         self.inbox.put(Cancelled())
 
     def close(self) -> None:
