@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import attention
+
 FAMILIES = ("llama", "qwen2", "qwen3")
 
 
@@ -62,6 +64,7 @@ class Block(nn.Module):
         self.mlp_norm = RMSNorm(a.dim, a.eps)
         self.gate_up = nn.Linear(a.dim, 2 * a.hidden, bias=False)
         self.down = nn.Linear(a.hidden, a.dim, bias=False)
+        self.gemm_prefill = False  # engine/attention.py for prompt chunks (set by from_hf)
 
     def forward(self, x, cos, sin, at, mask, kc, vc):
         a = self.a
@@ -81,8 +84,11 @@ class Block(nn.Module):
             rows, pos = at
             kc[rows, :, pos] = k
             vc[rows, :, pos] = v
-        y = F.scaled_dot_product_attention(q.transpose(1, 2), kc, vc, attn_mask=mask,
-                                           enable_gqa=True, is_causal=T > 1 and at == 0)
+        if T > 1 and self.gemm_prefill and isinstance(at, int):
+            y = attention.prefill(q.transpose(1, 2), kc, vc, at)
+        else:
+            y = F.scaled_dot_product_attention(q.transpose(1, 2), kc, vc, attn_mask=mask,
+                                               enable_gqa=True, is_causal=T > 1 and at == 0)
         x = x + self.o(y.transpose(1, 2).reshape(B, T, -1))
         gate, up = self.gate_up(self.mlp_norm(x)).chunk(2, dim=-1)
         return x + self.down(F.silu(gate) * up)
@@ -168,6 +174,7 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     for i, layer in enumerate(model.layers):
         layer.load_state_dict(_layer_weights(sd, i, a), assign=True, strict=True)
         quantize(layer, quant, dtype)
+        layer.gemm_prefill = quant != "none" and layer.o.weight.device.type == "cpu"
         for key in [k for k in sd if k.startswith(f"model.layers.{i}.")]:
             del sd[key]
         hf_model.model.layers[i].to("meta")  # frees the HF copy of this layer

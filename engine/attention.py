@@ -1,0 +1,39 @@
+"""Prefill attention as two bf16 GEMMs and a softmax, for quantized models on CPU.
+
+On CPUs with bf16 dot products (AVX512-BF16, AMX) a bf16 GEMM runs ~4x faster than the fp32
+one, while torch's CPU flash-attention kernel computes in fp32 whatever it is fed. A prompt chunk
+appended to a long cache (a search result injected into a 2,000-token thought, a follow-up turn)
+spends most of its attention in QK^T and PV, so those go to bf16 GEMMs and only the softmax, whose
+exp is the floor that is left, runs elementwise. Measured here, 200 queries over 2,200 keys:
+7.4 ms a layer with the flash kernel, 4.6 ms with this (2 threads).
+
+The quantized layers already feed their kernels bf16 activations, so this costs them no precision
+they have (perplexity of the bundled int4 model: +0.1 %); the fp32 model keeps the exact kernel.
+"""
+from __future__ import annotations
+
+import torch
+
+BF16 = torch.bfloat16
+BLOCK_BYTES = 8 << 20  # scores computed per block of query rows: bounded memory at any length
+
+
+def prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int) -> torch.Tensor:
+    """Causal attention of q [B, H, T, D], the positions start..start+T-1, over k and v
+    [B, KV, start+T, D] (H a multiple of KV); [B, H, T, D] in q's dtype."""
+    B, H, T, D = q.shape
+    KV, n = k.shape[1], k.shape[2]
+    g = H // KV
+    # query heads sharing a KV head become rows of one matrix: one GEMM per KV head, K not repeated
+    qg = (q * D ** -0.5).to(BF16).reshape(B, KV, g * T, D)
+    kt, vb = k.to(BF16).transpose(-1, -2), v.to(BF16)
+    t = torch.arange(T, device=q.device)
+    hidden = (t[None, :] > t[:, None]).repeat(g, 1)  # row j*T + t sees the keys up to start + t
+    rows = max(16, BLOCK_BYTES // (B * KV * n * 2))
+    out = []
+    for r in range(0, g * T, rows):
+        s = qg[:, :, r:r + rows] @ kt
+        s[..., start:].masked_fill_(hidden[r:r + rows], float("-inf"))
+        out.append(torch.softmax(s, -1) @ vb)
+    o = out[0] if len(out) == 1 else torch.cat(out, 2)
+    return o.view(B, H, T, D).to(q.dtype)
