@@ -14,8 +14,8 @@ def model_options(f):
     @click.option("--model", "-m", default=None, help="default | path.gguf | HF dir | hub id")
     @click.option("--device", default=None, help="cpu | cuda | mps (default: best available)")
     @click.option("--dtype", default=None, help="float32 | bfloat16 | float16 (default: by device)")
-    @click.option("--quant", default=None, type=click.Choice(["none", "int8", "int4"]),
-                  help="weight-only quantization")
+    @click.option("--quant", default=None, type=click.Choice(["auto", "none", "int8", "int4"]),
+                  help="weight-only quantization (auto: by device and model)")
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         return f(*args, **kwargs)
@@ -40,6 +40,6 @@ def load_llm(model: str | None = None, device: str | None = None, dtype: str | N
         from engine.llm import LLM
 
         return LLM(EngineConfig(model=model or "default", device=device, dtype=dtype,
-                                quant=quant or "none"), progress=progress)
+                                quant=quant or "auto"), progress=progress)
     except EngineError as err:
         raise UserError(str(err)) from None

@@ -19,7 +19,7 @@ from app.paths import config_dir
 CHOICES = {
     "search": ("off", "first", "agentic", "auto"),
     "search_backend": ("auto", "duckduckgo", "searxng", "local"),
-    "quant": ("none", "int8", "int4"),
+    "quant": ("auto", "none", "int8", "int4"),
     "dtype": ("auto", "float32", "bfloat16", "float16"),
 }
 RANGES = {  # key -> (lowest, highest, lowest allowed itself)
@@ -45,7 +45,7 @@ class Config:
     search_backend: str = "auto"
     searxng_url: str = ""
     branches: int = 1
-    quant: str = "none"
+    quant: str = "auto"  # int4 for the bundled model on CPU (engine/quant.py choose)
     temperature: float = 0.6  # DeepSeek's recommendation for R1 models
     top_p: float = 0.95
     max_thinking_tokens: int = 1024

@@ -46,9 +46,8 @@ def beam_search(llm, prompt: str | list[int], beams: int = 4, max_tokens: int = 
             for step in range(1, max_tokens + 1):
                 totals = torch.tensor([lp for _, _, lp in live])[:, None] + \
                     torch.log_softmax(logits.float().cpu(), dim=-1)
-                top = totals.view(-1).topk(min(2 * beams, totals.numel()))
                 nxt = []
-                for lp, flat in zip(top.values.tolist(), top.indices.tolist()):
+                for lp, flat in _best(totals.view(-1), 2 * beams):
                     parent, tok = divmod(flat, totals.shape[1])
                     tokens = live[parent][1] + [tok]
                     if tok in stops:
@@ -70,6 +69,16 @@ def beam_search(llm, prompt: str | list[int], beams: int = 4, max_tokens: int = 
     for h in best:
         h.text = llm.tokenizer.decode(h.token_ids, skip_special_tokens=True)
     return best
+
+
+def _best(totals: torch.Tensor, k: int) -> list[tuple[float, int]]:
+    """The k largest (value, index) pairs, ties broken by the lower index as argmax does: logits
+    from a bf16 kernel tie often, and one beam must pick what greedy picks."""
+    floor = totals.topk(min(k, totals.numel())).values[-1]
+    index = (totals >= floor).nonzero()[:, 0]
+    values = totals[index]
+    order = values.sort(descending=True, stable=True).indices[:k]
+    return list(zip(values[order].tolist(), index[order].tolist()))
 
 
 def _reassign(runner, live, nxt, slots):

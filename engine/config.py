@@ -6,7 +6,7 @@ class EngineConfig:
     model: str = "default"  # "default" | path/to/file.gguf | HF model dir | hub id
     device: str | None = None  # None = auto: cuda > mps > cpu
     dtype: str | None = None  # None = auto: bf16 on cuda, fp16 on mps, fp32 on cpu
-    quant: str = "none"  # none | int8 | int4 | auto (weight-only; auto: engine/quant.py choose)
+    quant: str = "auto"  # none | int8 | int4 | auto (weight-only; auto: engine/quant.py choose)
     max_model_len: int | None = None  # None = the model's own context length
     fast: bool = True  # our own forward for llama/qwen2/qwen3; False forces HF modeling
     threads: int | None = None  # torch intra-op threads; None = loader.default_threads()

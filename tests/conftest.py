@@ -20,10 +20,20 @@ def sikao_dirs(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def llm():
-    """The real bundled model, loaded once per test session (converted on the first run ever)."""
+    """The real bundled model as users get it (int4 on CPU), loaded once per test session
+    (converted on the first run ever)."""
     from engine import LLM
 
     return LLM()
+
+
+@pytest.fixture(scope="session")
+def exact_llm():
+    """The bundled model in fp32: logits that match HF's and a row's result that does not depend
+    on what else is in the batch (the quantized kernels compute in bf16, where it does slightly)."""
+    from engine import LLM, EngineConfig
+
+    return LLM(EngineConfig(quant="none"))
 
 
 @pytest.fixture(scope="session")

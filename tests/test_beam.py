@@ -4,7 +4,10 @@ from engine import SamplingParams
 PROMPT = "The three most important inventions of the nineteenth century were"
 
 
-def test_one_beam_is_greedy(llm):
+def test_one_beam_is_greedy(llm, monkeypatch):
+    # both prefill the whole prompt: a prompt resumed from the prefix cache sends its last token
+    # through the decode attention (fp32) instead of the bf16 prefill GEMMs, a 1e-2 difference
+    monkeypatch.setattr(llm.prefix, "budget", 0)
     greedy = llm.generate([PROMPT], SamplingParams(temperature=0, max_tokens=16, ignore_eos=True))[0]
     (best,) = llm.beam_search(PROMPT, beams=1, max_tokens=16, stop_token_ids=set())
     assert best.token_ids == greedy.token_ids

@@ -86,7 +86,7 @@ def test_config_set_show_and_errors():
 
     for args, message in [(("nope", "1"), "unknown config key 'nope'"),
                           (("branches", "many"), "branches must be an integer, got 'many'"),
-                          (("quant", "int3"), "quant must be one of none, int8, int4"),
+                          (("quant", "int3"), "quant must be one of auto, none, int8, int4"),
                           (("think", "perhaps"), "think must be true or false")]:
         result = sikao("config", "set", *args)
         assert result.exit_code == 2 and result.output.startswith(f"sikao: error: {message}")
@@ -98,4 +98,4 @@ def test_a_broken_file_makes_commands_fail_in_one_line():
     config_path().parent.mkdir(parents=True)
     config_path().write_text("quant = 'int2'\n")
     result = sikao("config", "show")
-    assert result.exit_code == 2 and "quant must be one of none, int8, int4, got 'int2'" in result.output
+    assert result.exit_code == 2 and "quant must be one of auto, none, int8, int4, got 'int2'" in result.output

@@ -1,10 +1,17 @@
-"""Greedy equalities with the real bundled model: batching, fork, append and drop must not change
-what a sequence generates, token for token."""
+"""Greedy equalities with the real bundled model in fp32: batching, fork, append and drop must not
+change what a sequence generates, token for token."""
+import pytest
+
 from engine import SamplingParams
 
 GREEDY = SamplingParams(temperature=0, max_tokens=24, ignore_eos=True)
 PROMPTS = ["The capital of France is", "def fibonacci(n):\n    ", "写一首关于秋天的诗：",
            "Once upon a time, a small robot"]
+
+
+@pytest.fixture
+def llm(exact_llm):
+    return exact_llm
 
 
 def run_to_end(llm, sids):

@@ -8,9 +8,10 @@ from engine import EngineConfig, ModelError, PromptTooLong, SamplingParams
 from engine.resolve import resolve
 
 
-def test_our_forward_matches_hf(llm):
+def test_our_forward_matches_hf(exact_llm):
     from transformers import AutoModelForCausalLM
 
+    llm = exact_llm
     hf = AutoModelForCausalLM.from_pretrained(llm.path, dtype=torch.float32).eval()
     ids = llm.encode("The quick brown fox jumps over the lazy dog. 快速的棕色狐狸")
     with torch.no_grad():

@@ -14,7 +14,7 @@ from engine import LLM, EngineConfig
 def status(key):  # kB
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key + ":"))
 
-llm = LLM(EngineConfig())
+llm = LLM(EngineConfig(quant="none"))  # fp32: the largest activations per token
 llm.runner.chunk = int(sys.argv[1])
 ids = [(i * 7919) % 20000 + 100 for i in range(1200)]
 llm.runner._ensure(2, 1300)  # the KV cache itself is not what is measured
@@ -39,7 +39,8 @@ def test_chunked_prefill_keeps_peak_memory_bounded():
     assert whole >= chunked + 20, (chunked, whole)  # the same prompt in one pass: ~10x as much
 
 
-def test_chunked_prefill_equals_one_pass(llm):
+def test_chunked_prefill_equals_one_pass(exact_llm):
+    llm = exact_llm
     ids = llm.encode("The quick brown fox jumps over the lazy dog. " * 30)
     runner, chunk = llm.runner, llm.runner.chunk
     try:

@@ -9,7 +9,7 @@ import openai
 import pytest
 import uvicorn
 
-from engine import LLM
+from engine import LLM, EngineConfig
 from engine.chat import build_prompt
 from engine.serve import ServeConfig, Server, bind, create_app
 
@@ -18,7 +18,7 @@ KEY = "test-key"
 
 @pytest.fixture(scope="module")
 def served():
-    server = Server(LLM(), ServeConfig(api_key=KEY, max_tokens=64, cache_size=16))
+    server = Server(LLM(EngineConfig(quant="none")), ServeConfig(api_key=KEY, max_tokens=64, cache_size=16))
     sock = bind("127.0.0.1", 0)
     web = uvicorn.Server(uvicorn.Config(create_app(server), log_level="warning"))
     thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -126,7 +126,8 @@ class ChatApp(Actions, App):
     def redraw_top(self) -> None:
         opts, llm = self.session.opts, self.session.llm
         model = llm.name if llm else f"loading {self.session.model_args.get('model') or 'default'}…"
-        quant = self.session.model_args.get("quant") or "none"
+        # the mode in use once loaded ("auto" resolved; a remote engine has none of its own)
+        quant = getattr(llm, "quant", None) or self.session.model_args.get("quant") or "auto"
         self.query_one(TopBar).show(model, quant, opts.think, opts.search, opts.branches)
 
     # asking

@@ -137,6 +137,8 @@ class Answer(Turn):
                     self.notices.append(message if isinstance(event, Notice) else f"error: {message}")
                     self.redraw()
             case Done():
+                if event.reasoning:  # the reasoning as recorded: trimmed, the voted branch's
+                    self.thinking.show(event.reasoning)
                 s = event.stats
                 await self.finish(event.answer, at, facts(s.tok_per_s, s.elapsed, s.finish_reason, s.complete))
 
