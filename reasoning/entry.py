@@ -1,6 +1,6 @@
 """`run()`: the one entry point every front end drives. It turns a conversation into the typed
-event stream of reasoning/events.py by running the graph of reasoning/graph.py; `Done` comes
-last, with the stats. Stopping early (closing the generator, Ctrl+C) stops the graph's worker
+event stream of reasoning/events.py by running the graph of reasoning/graph.py (or, with
+`beams`, a beam search: reasoning/beams.py); `Done` comes last, with the stats. Stopping early (closing the generator, Ctrl+C) stops the graph's worker
 and drops every engine sequence the answer owned."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from queue import Queue
 from typing import Iterator
 
 from engine.chat import thinks_natively
+from reasoning.beams import beam_answer
 from reasoning.events import Done, Event, Notice, Stats
 from reasoning.graph import build
 from reasoning.live import Cancelled, Live
@@ -23,12 +24,24 @@ def run(llm, messages: list[dict] | str, opts: Options | None = None) -> Iterato
     mode, notice = search_mode(llm, opts)
     live = Live(llm, opts, list(messages), mode,
                 stats=Stats(model=llm.name, branches=opts.branches, finish_reason="interrupted"))
+    try:
+        if notice:
+            yield notice
+        yield from beam_answer(live) if opts.beams > 1 else _graph(live)
+    finally:
+        live.release()
+        s = live.stats
+        s.elapsed = time.monotonic() - live.started
+        s.tok_per_s = (s.thinking_tokens + s.answer_tokens) / s.elapsed if s.elapsed else 0.0
+    yield Done(answer="".join(live.answer).strip(), reasoning="".join(live.thinking).strip(),
+               stats=live.stats)
+
+
+def _graph(live: Live) -> Iterator[Event]:
     queue: Queue = Queue()
     pump = threading.Thread(target=_pump, args=(live, queue), daemon=True, name="sikao-reasoning")
     pump.start()
     try:
-        if notice:
-            yield notice
         # The graph runs in threads: waiting here, not inside LangGraph (whose executor waits for
         # its running node on the way out), lets Ctrl+C and close() reach the finally at once.
         while (item := queue.get()) is not _END:
@@ -38,12 +51,6 @@ def run(llm, messages: list[dict] | str, opts: Options | None = None) -> Iterato
     finally:
         live.cancel.set()
         pump.join()  # the node stops at its next engine step
-        live.release()
-        s = live.stats
-        s.elapsed = time.monotonic() - live.started
-        s.tok_per_s = (s.thinking_tokens + s.answer_tokens) / s.elapsed if s.elapsed else 0.0
-    yield Done(answer="".join(live.answer).strip(), reasoning="".join(live.thinking).strip(),
-               stats=live.stats)
 
 
 _END = object()

@@ -108,7 +108,7 @@ def think(live: Live, state: State) -> dict:
         live.llm.append(sid, "\n\n", _params(live, "answer"))
     else:  # the budget, or an end of text before the thought was closed
         if stop.reason == "length":
-            _spent(live, "think")
+            live.emit(budget_notice(live.opts, "think"))
         live.llm.append(sid, CLOSE_THOUGHT, _params(live, "answer"))
     return {**base, "next": "answer"}
 
@@ -123,7 +123,7 @@ def answer(live: Live, state: State) -> dict:
     if stop.stop_str == END_QUERY:
         return {**base, "next": "search", "query": query_in(stop.text)}
     if stop.reason == "length":
-        _spent(live, "answer")
+        live.emit(budget_notice(live.opts, "answer"))
     return _end(live, base, "stop" if stop.reason == "stop" else "length")
 
 
@@ -202,23 +202,21 @@ def resume(live: Live, state: State, text: str) -> dict:
     closes the thought (or ends the answer) instead."""
     o, s, sid, phase = live.opts, live.stats, state["sid"], state["phase"]
     if phase == "think" and s.thinking_tokens >= o.max_thinking_tokens:
-        _spent(live, "think")
+        live.emit(budget_notice(live.opts, "think"))
         live.llm.append(sid, text + CLOSE_THOUGHT, _params(live, "answer"))
         return {"next": "answer"}
     if phase == "answer" and s.answer_tokens >= o.max_tokens:
-        _spent(live, "answer")
+        live.emit(budget_notice(live.opts, "answer"))
         return _end(live, {}, "length")
     live.llm.append(sid, text, _params(live, phase))
     return {"next": phase}
 
 
-def _spent(live: Live, phase: str) -> None:
-    o = live.opts
+def budget_notice(opts, phase: str) -> Notice:
     if phase == "think":
-        live.emit(Notice("thinking_budget", f"thinking stopped at the {o.max_thinking_tokens}"
-                                            "-token budget; answering now"))
-    else:
-        live.emit(Notice("answer_budget", f"the answer stopped at the {o.max_tokens}-token budget"))
+        return Notice("thinking_budget", f"thinking stopped at the {opts.max_thinking_tokens}"
+                                         "-token budget; answering now")
+    return Notice("answer_budget", f"the answer stopped at the {opts.max_tokens}-token budget")
 
 
 def _end(live: Live, update: dict, reason: str) -> dict:

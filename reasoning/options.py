@@ -42,14 +42,20 @@ class Options:
     warmup: int | None = None  # unpruned branches that set the threshold; None: max(2, K // 8), < K
     prune_threshold: float | None = None  # a fixed threshold instead of the warm-up's
     dedup_steps: int = 0  # > 0: prune a branch whose last N steps repeat another branch's
+    # beam search (beams > 1): the likeliest reply instead of a sample (reasoning/beams.py)
+    beams: int = 1
+    length_penalty: float = 1.0  # a hypothesis scores logprob / length ** length_penalty
 
     def __post_init__(self):
         if self.search not in SEARCH_MODES:
             raise ValueError(f"search must be one of {', '.join(SEARCH_MODES)}, got {self.search!r}")
         if self.prune not in ("off", *PRUNE_PERCENTILES):
             raise ValueError(f"prune must be off, low or high, got {self.prune!r}")
-        if self.branches < 1 or self.window < 1:
-            raise ValueError("branches and window must be at least 1")
+        if self.branches < 1 or self.window < 1 or self.beams < 1:
+            raise ValueError("branches, window and beams must be at least 1")
+        if self.beams > 1 and (self.branches > 1 or self.search != "off"):
+            raise ValueError("beam search is a decode mode of its own: it takes neither branches "
+                             "nor search")
 
     def warmup_branches(self) -> int:
         if self.prune_threshold is not None or self.prune == "off":

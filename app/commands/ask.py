@@ -14,7 +14,7 @@ from app.errors import UserError
 
 # Reasoning flags that are not config keys: they go to Options as given.
 OPTIONS = ("corpus", "max_searches", "wall_time", "window", "prune", "prune_threshold", "warmup",
-           "dedup_steps")
+           "dedup_steps", "beams", "length_penalty")
 
 
 @click.command()
@@ -51,6 +51,11 @@ OPTIONS = ("corpus", "max_searches", "wall_time", "window", "prune", "prune_thre
               help="Branches that are never pruned and set the threshold.")
 @click.option("--dedup", "dedup_steps", type=click.IntRange(0), default=None,
               help="Prune a branch whose last N steps repeat another branch's.")
+@click.option("--beams", type=click.IntRange(1, 64), default=None,
+              help="Decode by beam search over N beams: the likeliest reply, not a sample (shown "
+                   "when the search ends; no --search, no --branches).")
+@click.option("--length-penalty", type=float, default=None,
+              help="Beam score = logprob / length ** P (1.0; higher favours longer replies).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
 @click.option("--log/--no-log", default=None, help="Record the exchange in the history (default: on).")
 @click.option("-c", "--continue", "cont", is_flag=True, help="Continue the most recent conversation.")
@@ -88,8 +93,11 @@ def ask(question, system, as_json, cont, cid, db, engine, **flags):
     llm = load_llm(cfg.model, None if cfg.device == "auto" else cfg.device,  # "auto" is the engine's None
                    None if cfg.dtype == "auto" else cfg.dtype, cfg.quant, engine=engine)
     given = {k: v for k, v in flags.items() if k in OPTIONS and v is not None}
-    opts = Options(**{f.name: getattr(cfg, f.name) for f in fields(Options) if f.name in KEYS},
-                   system=system, **given)
+    try:
+        opts = Options(**{f.name: getattr(cfg, f.name) for f in fields(Options) if f.name in KEYS},
+                       system=system, **given)
+    except ValueError as err:  # combinations no single flag can check, e.g. --beams with --search
+        raise UserError(str(err)) from None
     recording = nullcontext()
     if cfg.log:
         cid = store.new_conversation(model=cfg.model) if cid is None else cid
