@@ -2,7 +2,8 @@
 batching) vs the same N requests one after another, on the same server in one run; prints tok/s
 for both, the ratio, and P50/P99 time to first token and latency from the server's /metrics.
 
-    python benchmarks/serve.py [--requests 8] [--tokens 64] [--model default] [--url URL]
+    python benchmarks/serve.py [--requests 8] [--tokens 64] [--model default] [--quant auto]
+                               [--url URL]
 
 Without --url it starts `sikao serve` on a free loopback port and stops it afterwards.
 """
@@ -65,9 +66,10 @@ def quantile(metrics: str, name: str, q: float) -> float:
     return lower
 
 
-def start(model: str) -> tuple[subprocess.Popen, str]:
+def start(model: str, quant: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", "0", "--model", model,
-                             "--max-batch", "64"], stderr=subprocess.PIPE, text=True)
+                             "--quant", quant, "--max-batch", "64"], stderr=subprocess.PIPE,
+                            text=True)
     seen = []
     for line in proc.stderr:  # warnings may come first
         seen.append(line)
@@ -90,9 +92,10 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--model", default="default")
+    ap.add_argument("--quant", default="auto", choices=["auto", "none", "int8", "int4"])
     ap.add_argument("--url", default=None, help="an already running server (…/v1)")
     args = ap.parse_args()
-    proc, url = (None, args.url) if args.url else start(args.model)
+    proc, url = (None, args.url) if args.url else start(args.model, args.quant)
     try:
         asyncio.run(run(url, 1, 4, False))  # warm-up: first-call allocations are not serving speed
         seq = asyncio.run(run(url, args.requests, args.tokens, False))
@@ -102,7 +105,7 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(10)
-    print(f"{args.requests} requests x {args.tokens} tokens")
+    print(f"{args.requests} requests x {args.tokens} tokens, quant {args.quant}")
     print(f"sequential: {seq:8.1f} tok/s")
     print(f"concurrent: {con:8.1f} tok/s")
     print(f"ratio:      {con / seq:8.2f}x")

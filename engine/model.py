@@ -174,7 +174,7 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     for i, layer in enumerate(model.layers):
         layer.load_state_dict(_layer_weights(sd, i, a), assign=True, strict=True)
         quantize(layer, quant, dtype)
-        layer.gemm_prefill = quant != "none" and layer.o.weight.device.type == "cpu"
+        layer.gemm_prefill = quant != "none" and attention.pays(layer.o.weight.device)
         for key in [k for k in sd if k.startswith(f"model.layers.{i}.")]:
             del sd[key]
         hf_model.model.layers[i].to("meta")  # frees the HF copy of this layer
