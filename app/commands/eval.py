@@ -36,9 +36,11 @@ def eval_group():
               help="Dataset file, or a dir holding the datasets' files.")
 @click.option("--engine", metavar="URL", default=None,
               help="An OpenAI-compatible server (sikao serve, vLLM, SGLang…) to generate on.")
+@click.option("--compile", "compile_step", is_flag=True,
+              help="torch.compile the decode step: ~1.4x faster decoding on CPU after a ~35 s start.")
 @model_options
 def run_cmd(dataset, limit, n, branches, think, temperature, top_p, max_tokens, seed, batch, data,
-            engine, model, device, dtype, quant):
+            engine, compile_step, model, device, dtype, quant):
     """Run DATASET through the model (R1 protocol) and score it; resumes an interrupted run."""
     from tqdm import tqdm
 
@@ -48,7 +50,7 @@ def run_cmd(dataset, limit, n, branches, think, temperature, top_p, max_tokens, 
 
     cfg = RunConfig(dataset, limit, n, branches, think, temperature, top_p, max_tokens, seed, batch)
     chosen = problems(cfg, data)
-    llm = load_llm(model, device, dtype, quant, engine=engine)
+    llm = load_llm(model, device, dtype, quant, engine=engine, compile_step=compile_step)
     reg = Registry()
     work = plan(cfg, chosen, llm.name, reg)
     done = work.total - len(work.todo)

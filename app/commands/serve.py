@@ -26,9 +26,11 @@ from app.errors import UserError
               help="The largest request body in bytes.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--compile", "compile_step", is_flag=True,
+              help="torch.compile the decode step: ~1.4x faster decoding on CPU after a ~35 s start.")
 @model_options
 def serve(host, port, api_key, served_model_name, max_tokens, max_batch, cache_size, max_body,
-          log_level, model, device, dtype, quant):
+          log_level, compile_step, model, device, dtype, quant):
     """Serve the model over an OpenAI-compatible HTTP API."""
     from engine.serve import ServeConfig, bind, serve as run
 
@@ -41,7 +43,7 @@ def serve(host, port, api_key, served_model_name, max_tokens, max_batch, cache_s
         sock = bind(host, port)  # before loading the model: a taken port fails fast
     except OSError as err:
         raise UserError(f"can't serve on {host}:{port}: {err.strerror or err}") from None
-    llm = load_llm(model, device, dtype, quant)
+    llm = load_llm(model, device, dtype, quant, compile_step=compile_step)
     config = ServeConfig(host=host, port=port, api_key=api_key, served_name=served_model_name,
                          max_tokens=max_tokens, max_batch=max_batch, cache_size=cache_size,
                          max_body=max_body)
