@@ -2,7 +2,7 @@
 run (ratios, not absolute numbers, are what carry across machines).
 
     python benchmarks/decode.py [--tokens 256] [--model default] [--batch 8] [--threads N]
-                                [--quant none|int8|int4] [--compile]
+                                [--quant auto|none|int8|int4] [--compile]
 
 (benchmarks/speed.py runs every configuration against HF and llama.cpp, with memory.)
 """
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--quant", default="none", choices=["none", "int8", "int4"])
+    ap.add_argument("--quant", default="auto", choices=["auto", "none", "int8", "int4"])
     ap.add_argument("--compile", action="store_true", help="torch.compile the decode step")
     args = ap.parse_args()
     if args.threads:
@@ -55,7 +55,7 @@ def main() -> None:
     hf = AutoModelForCausalLM.from_pretrained(llm.path, dtype=llm.dtype).to(llm.device).eval()
     prompt_ids = llm.encode(PROMPT)
     llm.prefix.budget = 0  # each run prefills its prompt, as HF does
-    print(f"model {llm.name} · {llm.device} {llm.dtype} quant {args.quant}"
+    print(f"model {llm.name} · {llm.device} {llm.dtype} quant {llm.quant}"
           f"{' compiled' if args.compile else ''} · {torch.get_num_threads()} threads · "
           f"prompt {len(prompt_ids)} tokens · {args.tokens} new tokens")
     for batch in (1, args.batch):  # warm-up: allocator, first-call paths, compiled shapes
