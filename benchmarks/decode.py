@@ -47,11 +47,10 @@ def main() -> None:
     ap.add_argument("--quant", default="auto", choices=["auto", "none", "int8", "int4"])
     ap.add_argument("--compile", action="store_true", help="torch.compile the decode step")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from transformers import AutoModelForCausalLM
 
-    llm = LLM(EngineConfig(model=args.model, quant=args.quant, compile=args.compile))
+    llm = LLM(EngineConfig(model=args.model, quant=args.quant, compile=args.compile,
+                           threads=args.threads))  # HF runs at the count the engine set
     hf = AutoModelForCausalLM.from_pretrained(llm.path, dtype=llm.dtype).to(llm.device).eval()
     prompt_ids = llm.encode(PROMPT)
     llm.prefix.budget = 0  # each run prefills its prompt, as HF does
