@@ -23,6 +23,11 @@ def model_options(f):
     return wrapper
 
 
+compile_option = click.option(
+    "--compile", "compile_step", is_flag=True,
+    help="torch.compile the decode step: ~1.4x faster decoding on CPU after a ~35 s start.")
+
+
 def load_llm(model: str | None = None, device: str | None = None, dtype: str | None = None,
              quant: str | None = None, progress=None, engine: str | None = None,
              compile_step: bool = False):

@@ -3,8 +3,8 @@ slot, and extend all of them in one batched decode step.
 
 Each step scores every (beam, next token) pair by its total logprob and keeps the best 2*beams
 (as HF does, so that beams ending in EOS can be set aside without starving the live set). A beam
-ending in a stop token becomes a finished hypothesis scored `logprob / length ** length_penalty`
-(length = its generated tokens); the search stops when `beams` hypotheses are finished and none
+ending in a stop token, or whose text has just completed a stop string, becomes a finished
+hypothesis scored `logprob / length ** length_penalty` (length = its generated tokens); the search stops when `beams` hypotheses are finished and none
 of the live beams can beat the worst of them, or at max_tokens (live beams then finish as
 "length"). Children of one parent share its KV: the first takes the parent's slot, the others get
 a copy in a slot a dropped beam left free.
@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+STOP_TAIL = 16  # tokens decoded to look for a stop string (longer than any stop string's tokens)
 
 
 @dataclass
@@ -26,8 +28,8 @@ class Hypothesis:
 
 
 def beam_search(llm, prompt: str | list[int], beams: int = 4, max_tokens: int = 256,
-                length_penalty: float = 1.0, stop_token_ids: set[int] | None = None
-                ) -> list[Hypothesis]:
+                length_penalty: float = 1.0, stop_token_ids: set[int] | None = None,
+                stop: list[str] = ()) -> list[Hypothesis]:
     """The best `beams` hypotheses for `prompt`, best first."""
     if beams < 1 or max_tokens < 1:
         raise ValueError("beams and max_tokens must be >= 1")
@@ -50,7 +52,7 @@ def beam_search(llm, prompt: str | list[int], beams: int = 4, max_tokens: int = 
                 for lp, flat in _best(totals.view(-1), 2 * beams):
                     parent, tok = divmod(flat, totals.shape[1])
                     tokens = live[parent][1] + [tok]
-                    if tok in stops:
+                    if tok in stops or _completes(llm.tokenizer, tokens, stop):
                         done.append(Hypothesis(tokens, lp, score(lp, step), "stop"))
                     elif len(nxt) < beams:
                         nxt.append((parent, tokens, lp))
@@ -69,6 +71,15 @@ def beam_search(llm, prompt: str | list[int], beams: int = 4, max_tokens: int = 
     for h in best:
         h.text = llm.tokenizer.decode(h.token_ids, skip_special_tokens=True)
     return best
+
+
+def _completes(tokenizer, tokens: list[int], stop: list[str]) -> bool:
+    """Has the last token completed a stop string? Only the tail is decoded: one completed
+    earlier would have finished the hypothesis then."""
+    if not stop:
+        return False
+    tail = tokenizer.decode(tokens[-STOP_TAIL:])
+    return any(s in tail for s in stop)
 
 
 def _best(totals: torch.Tensor, k: int) -> list[tuple[float, int]]:

@@ -233,9 +233,10 @@ class LLM:
                 self.drop(s)
 
     def beam_search(self, prompt: str | list[int], beams: int = 4, max_tokens: int = 256,
-                    length_penalty: float = 1.0, stop_token_ids: set[int] | None = None):
+                    length_penalty: float = 1.0, stop_token_ids: set[int] | None = None,
+                    stop: list[str] = ()):
         """The best `beams` continuations by beam search, best first (engine/beam.py)."""
-        return beam_search(self, prompt, beams, max_tokens, length_penalty, stop_token_ids)
+        return beam_search(self, prompt, beams, max_tokens, length_penalty, stop_token_ids, stop)
 
     def _free_slot(self) -> int:
         used = {s.slot for s in self.seqs.values()}

@@ -24,19 +24,20 @@ def beam_answer(live: Live) -> Iterator[Event]:
     prompt = live.prompt()
     s.prompt_tokens = len(llm.encode(prompt))
     if o.think:
-        best = _best(live, prompt, o.max_thinking_tokens)
+        best = _best(live, prompt, o.max_thinking_tokens, stop=[THINK_CLOSE])
         thought = best.text.partition(THINK_CLOSE)[0]
         s.thinking_tokens = len(llm.encode(thought)) if THINK_CLOSE in best.text else _count(best)
         live.thinking.append(thought)
         yield ThinkingDelta(thought)
-        if best.finish_reason == "length" and THINK_CLOSE not in best.text:
+        if best.finish_reason == "length":  # the block never closed
             yield budget_notice(o, "think")
         prompt += thought + CLOSE_THOUGHT
     best = _best(live, prompt, o.max_tokens)
     s.answer_tokens = _count(best)
     s.finish_reason = best.finish_reason
-    yield Notice("beams", f"beam search: the best of {o.beams} beams (logprob {best.logprob:.2f} "
-                          f"over {len(best.token_ids)} tokens, length penalty {o.length_penalty:g})")
+    yield Notice("beams", f"beam search: the best of {o.beams} beams (logprob "
+                          f"{best.logprob:.2f} over {len(best.token_ids)} tokens, length penalty "
+                          f"{o.length_penalty:g})")
     live.answer.append(best.text)
     yield AnswerDelta(best.text)
     if best.finish_reason == "length":
@@ -48,7 +49,7 @@ def _count(best) -> int:
     return len(best.token_ids) - (best.finish_reason == "stop")
 
 
-def _best(live: Live, prompt: str, budget: int):
+def _best(live: Live, prompt: str, budget: int, stop: list[str] = ()):
     o = live.opts
     return live.llm.beam_search(prompt, beams=o.beams, max_tokens=budget,
-                                length_penalty=o.length_penalty)[0]
+                                length_penalty=o.length_penalty, stop=stop)[0]

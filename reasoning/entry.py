@@ -1,7 +1,7 @@
 """`run()`: the one entry point every front end drives. It turns a conversation into the typed
-event stream of reasoning/events.py by running the graph of reasoning/graph.py (or, with
-`beams`, a beam search: reasoning/beams.py); `Done` comes last, with the stats. Stopping early (closing the generator, Ctrl+C) stops the graph's worker
-and drops every engine sequence the answer owned."""
+event stream of reasoning/events.py by running the graph of reasoning/graph.py (or, with `beams`,
+a beam search: reasoning/beams.py); `Done` comes last, with the stats. Stopping early (closing the
+generator, Ctrl+C) stops the graph's worker and drops every engine sequence the answer owned."""
 from __future__ import annotations
 
 import threading

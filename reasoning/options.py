@@ -54,8 +54,8 @@ class Options:
         if self.branches < 1 or self.window < 1 or self.beams < 1:
             raise ValueError("branches, window and beams must be at least 1")
         if self.beams > 1 and (self.branches > 1 or self.search != "off"):
-            raise ValueError("beam search is a decode mode of its own: it takes neither branches "
-                             "nor search")
+            raise ValueError("beam search is a decode mode of its own: use it with --search off "
+                             "and --branches 1")
 
     def warmup_branches(self) -> int:
         if self.prune_threshold is not None or self.prune == "off":

@@ -40,3 +40,11 @@ def test_beams_stop_on_eos_and_leave_other_sequences_alone(llm):
     want = llm.generate(["Once upon a time"],
                         SamplingParams(temperature=0, max_tokens=6, ignore_eos=True))[0].token_ids
     assert got == want
+
+
+def test_a_stop_string_finishes_a_hypothesis(llm):
+    hyps = llm.beam_search(PROMPT, beams=3, max_tokens=24, stop_token_ids=set(), stop=[","])
+    stopped = [h for h in hyps if h.finish_reason == "stop"]
+    assert stopped  # the inventions come as a list: every beam meets a comma within 24 tokens
+    for h in stopped:  # finished on the token that completed the stop string, not later
+        assert h.text.count(",") == 1 and not h.text.split(",", 1)[1].strip()

@@ -1,33 +1,35 @@
-"""The compiled decode step (`EngineConfig(compile=True)`, `sikao serve --compile`) decodes what
-the eager one does, on both decode paths: rows of many lengths and rows of one length (forks)."""
+"""The compiled decode step (`EngineConfig(compile=True)`, `sikao serve --compile`) computes what
+the eager one does, on both decode paths: rows of one length (forks, a single stream) and rows of
+many. Compared teacher-forced, logits step by step, so a bf16 near-tie can't make the two runs part."""
 import pytest
+import torch
 
-from engine import LLM, EngineConfig, SamplingParams
+from engine import LLM, EngineConfig
 
-GREEDY = SamplingParams(temperature=0, max_tokens=16, ignore_eos=True)
-PROMPTS = ["The capital of France is", "def fibonacci(n):\n    "]
-
-
-def ragged(engine):
-    return [o.token_ids for o in engine.generate(PROMPTS, GREEDY)]
+FEED = [504, 1296, 768, 1070, 18597, 28, 260, 13698]  # tokens both runners are fed, step by step
 
 
-def forked(engine):
-    sid = engine.add(PROMPTS[0], GREEDY)
-    sids = [sid, *engine.fork(sid, 2)]
-    while engine.has_running():
-        engine.step()
-    out = [engine.seq(s).output_ids for s in sids]
-    for s in sids:
-        engine.drop(s)
-    return out
+def logits_along(runner, prompts: list[list[int]]) -> torch.Tensor:
+    slots = list(range(len(prompts)))
+    for slot, ids in zip(slots, prompts):
+        runner.prefill(slot, ids, 0)
+    pos, out = [len(p) for p in prompts], []
+    for tok in FEED:
+        out.append(runner.decode(slots, [tok] * len(slots), pos))
+        pos = [p + 1 for p in pos]
+    for slot in slots:
+        runner.release(slot)
+    return torch.stack(out)
 
 
-@pytest.mark.slow  # the compile takes ~35 s here
-def test_compiled_step_decodes_like_the_eager_one(llm, monkeypatch):
-    compiled = LLM(EngineConfig(compile=True))
+@pytest.mark.slow  # the compile takes ~35-60 s here
+def test_compiled_step_computes_what_the_eager_one_does(llm):
+    compiled = LLM(EngineConfig(compile=True))  # the default quant, as `--compile` runs it
     assert compiled.quant == llm.quant and compiled.runner.step is not compiled.model
-    monkeypatch.setattr(llm.prefix, "budget", 0)  # both engines prefill every prompt alike
-    compiled.prefix.budget = 0
-    assert ragged(compiled) == ragged(llm)
-    assert forked(compiled) == forked(llm)
+    assert not llm.seqs  # the shared engine's slots are free to use directly
+    one = llm.encode("The capital of France is")
+    two = llm.encode("In a distant galaxy, long ago, there was a")
+    for prompts in ([one, one, one], [one, two]):  # one length: slices; ragged: scatter and mask
+        eager, fast = logits_along(llm.runner, prompts), logits_along(compiled.runner, prompts)
+        # bf16 activations: fused or not, logits of ~30 differ by an ulp or two (0.125 seen)
+        assert torch.allclose(fast, eager, rtol=2e-2, atol=0.125), (fast - eager).abs().max()

@@ -27,10 +27,11 @@ def _scratch_cache(llm, n):
     return k, [torch.zeros_like(t) for t in k]
 
 
-def test_hf_fallback_generates_the_same_tokens(llm):
+def test_hf_fallback_generates_the_same_tokens(exact_llm):
     from engine.llm import LLM
 
-    slow = LLM(EngineConfig(fast=False))
+    llm = exact_llm
+    slow = LLM(EngineConfig(fast=False, quant="none"))
     assert not slow.fast and llm.fast
     params = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
     prompts = ["The capital of France is", "1, 2, 3, 4,"]
@@ -41,6 +42,20 @@ def test_hf_fallback_generates_the_same_tokens(llm):
     while slow.has_running():
         slow.step()
     assert slow.seq(kid).output_ids == slow.seq(sid).output_ids
+
+
+def test_hf_fallback_is_quantized_too(llm):
+    from engine.llm import LLM
+    from engine.quant import Int4Linear
+
+    slow = LLM(EngineConfig(fast=False))
+    assert slow.quant == llm.quant == "int4"
+    assert isinstance(slow.model.get_decoder().layers[0].mlp.down_proj, Int4Linear)
+    params = SamplingParams(temperature=0, max_tokens=4, ignore_eos=True)
+    prompt = ["The capital of France is"]
+    got, want = slow.generate(prompt, params)[0], llm.generate(prompt, params)[0]
+    assert got.token_ids[0] == want.token_ids[0]  # " Paris", by a wide margin
+    assert abs(got.logprobs[0] - want.logprobs[0]) < 0.1
 
 
 def test_converted_cache_loads_fast(llm):

@@ -57,7 +57,8 @@ def test_chunked_prefill_equals_one_pass(exact_llm):
     assert torch.allclose(kv_whole, kv_parts, atol=1e-4, rtol=1e-4)
 
 
-def test_mixed_lengths_and_one_length_decode_alike(llm):
+def test_mixed_lengths_and_one_length_decode_alike(exact_llm):
+    llm = exact_llm
     # rows of one length take the slice-write path; a ragged batch the scatter-and-mask path
     greedy = SamplingParams(temperature=0, max_tokens=10, ignore_eos=True)
     same = llm.generate(["Water boils at", "Water boils at"], greedy)

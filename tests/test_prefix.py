@@ -1,5 +1,7 @@
 """The prefix cache: a follow-up chat turn prefills only its new tokens, with the same result as
-prefilling everything; the cache stays within its byte budget, least recently used out first."""
+prefilling everything (token for token: the fp32 model); the cache stays within its byte budget,
+least recently used out first."""
+import pytest
 import torch
 
 from engine import SamplingParams
@@ -7,6 +9,11 @@ from engine.chat import build_prompt
 from engine.prefix import PrefixCache
 
 GREEDY = SamplingParams(temperature=0, max_tokens=20)
+
+
+@pytest.fixture
+def llm(exact_llm):
+    return exact_llm
 
 
 def common(a, b):

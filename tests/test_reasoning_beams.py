@@ -42,7 +42,7 @@ def test_thinking_is_searched_then_closed_then_the_answer(llm):
 
 @pytest.mark.parametrize("extra", [{"search": "first"}, {"branches": 2}])
 def test_beams_take_no_search_and_no_branches(extra):
-    with pytest.raises(ValueError, match="decode mode of its own"):
+    with pytest.raises(ValueError, match="decode mode of its own: use it with --search off"):
         Options(beams=2, **extra)
 
 

@@ -83,6 +83,12 @@ def ask(question, system, as_json, cont, cid, db, engine, **flags):
         raise UserError("empty question: give it as an argument or on stdin")
     if cont and cid is not None:
         raise UserError("give either --continue or --cid, not both")
+    given = {k: v for k, v in flags.items() if k in OPTIONS and v is not None}
+    try:  # before the model loads: a bad combination fails at once
+        opts = Options(**{f.name: getattr(cfg, f.name) for f in fields(Options) if f.name in KEYS},
+                       system=system, **given)
+    except ValueError as err:  # combinations no single flag can check, e.g. --beams with --search
+        raise UserError(str(err)) from None
     store = Store(db) if cfg.log or cont or cid is not None else None
     if cont:
         cid = store.last_conversation()
@@ -92,12 +98,6 @@ def ask(question, system, as_json, cont, cid, db, engine, **flags):
     question = question.strip()
     llm = load_llm(cfg.model, None if cfg.device == "auto" else cfg.device,  # "auto" is the engine's None
                    None if cfg.dtype == "auto" else cfg.dtype, cfg.quant, engine=engine)
-    given = {k: v for k, v in flags.items() if k in OPTIONS and v is not None}
-    try:
-        opts = Options(**{f.name: getattr(cfg, f.name) for f in fields(Options) if f.name in KEYS},
-                       system=system, **given)
-    except ValueError as err:  # combinations no single flag can check, e.g. --beams with --search
-        raise UserError(str(err)) from None
     recording = nullcontext()
     if cfg.log:
         cid = store.new_conversation(model=cfg.model) if cid is None else cid

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from app.common import load_llm, model_options
+from app.common import compile_option, load_llm, model_options
 from app.errors import UserError
 from evals.data import NAMES
 
@@ -36,8 +36,7 @@ def eval_group():
               help="Dataset file, or a dir holding the datasets' files.")
 @click.option("--engine", metavar="URL", default=None,
               help="An OpenAI-compatible server (sikao serve, vLLM, SGLang…) to generate on.")
-@click.option("--compile", "compile_step", is_flag=True,
-              help="torch.compile the decode step: ~1.4x faster decoding on CPU after a ~35 s start.")
+@compile_option
 @model_options
 def run_cmd(dataset, limit, n, branches, think, temperature, top_p, max_tokens, seed, batch, data,
             engine, compile_step, model, device, dtype, quant):
@@ -52,7 +51,9 @@ def run_cmd(dataset, limit, n, branches, think, temperature, top_p, max_tokens, 
     chosen = problems(cfg, data)
     llm = load_llm(model, device, dtype, quant, engine=engine, compile_step=compile_step)
     reg = Registry()
-    work = plan(cfg, chosen, llm.name, reg)
+    # the weights' precision is part of what a run measures: a resumed run keeps its own
+    quant = getattr(llm, "quant", "none")
+    work = plan(cfg, chosen, llm.name if quant == "none" else f"{llm.name} · {quant}", reg)
     done = work.total - len(work.todo)
     if done:
         click.echo(f"resuming run {work.run.id}: {done}/{work.total} problems already done",

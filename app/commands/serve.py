@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from app.common import load_llm, model_options
+from app.common import compile_option, load_llm, model_options
 from app.errors import UserError
 
 
@@ -26,8 +26,7 @@ from app.errors import UserError
               help="The largest request body in bytes.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-@click.option("--compile", "compile_step", is_flag=True,
-              help="torch.compile the decode step: ~1.4x faster decoding on CPU after a ~35 s start.")
+@compile_option
 @model_options
 def serve(host, port, api_key, served_model_name, max_tokens, max_batch, cache_size, max_body,
           log_level, compile_step, model, device, dtype, quant):

@@ -41,6 +41,7 @@ class EngineLoop:
         self.waiting: deque[Ticket] = deque()
         self.tickets: dict[int, Ticket] = {}  # sid -> ticket, for sequences the loop drops itself
         self.owners: dict[int, Deliver] = {}  # sid -> where its outputs go
+        self.abandoned: deque[Deliver] = deque()  # owners gone: drop their sequences
         self.wake = threading.Event()
         self.stopped = False
         self.thread = threading.Thread(target=self._run, name="sikao-engine", daemon=True)
@@ -72,6 +73,12 @@ class EngineLoop:
     def detach(self, sid: int) -> None:
         self.owners.pop(sid, None)
 
+    def abandon(self, deliver: Deliver) -> None:
+        """Drop, before the next step, every sequence whose outputs go to `deliver` (its owner
+        left). Safe from the server's event loop: nothing here waits for the LLM's lock."""
+        self.abandoned.append(deliver)
+        self.wake.set()
+
     # -- the engine thread ----------------------------------------------------------------------
     def _run(self) -> None:
         while not self.stopped:
@@ -90,6 +97,10 @@ class EngineLoop:
         with self.llm.lock:
             for sid, ticket in list(self.tickets.items()):
                 if ticket.cancelled:
+                    self._release(sid)
+            while self.abandoned:
+                gone = self.abandoned.popleft()
+                for sid in [s for s, deliver in self.owners.items() if deliver == gone]:
                     self._release(sid)
             running = sum(s.status == RUNNING for s in self.llm.seqs.values())
             while self.waiting and running < self.max_batch:

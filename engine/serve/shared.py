@@ -40,15 +40,14 @@ class SharedLLM:
     def add(self, prompt, params: SamplingParams | None = None) -> int:
         with self.llm.lock:
             sid = self.llm.add(prompt, params)
-            self._own(sid)
+            self._own([sid])
         self.engine.metrics.prompt_tokens.inc(self.llm.seq(sid).n_prompt)
         return sid
 
     def fork(self, sid: int, n: int, params: SamplingParams | None = None) -> list[int]:
         with self.llm.lock:
             kids = self.llm.fork(sid, n, params)
-            for kid in kids:
-                self._own(kid)
+            self._own(kids)
         return kids
 
     def append(self, sid: int, text, params: SamplingParams | None = None) -> None:
@@ -86,22 +85,26 @@ class SharedLLM:
                 return mine
 
     def cancel(self) -> None:
-        """Called from the server when the client left: the sequences leave the batch now, not
-        when the graph thread, which may lag the loop by many steps, gets round to it."""
+        """Called on the server's event loop when the client left. The loop drops this graph's
+        sequences before its next step, not when the graph thread, which may lag the loop by many
+        steps, gets round to it; waiting here for the LLM's lock would stall every other stream."""
         self.cancelled = True
-        self.close()
+        self.engine.abandon(self.inbox.put)
         self.inbox.put(Cancelled())
 
     def close(self) -> None:
         for sid in list(self.mine):
             self.drop(sid)
 
-    def _own(self, sid: int) -> None:
+    def _own(self, sids: list[int]) -> None:
+        """Register new sequences (under llm.lock); after a cancel none may outlive it."""
         if self.cancelled:
-            self.llm.drop(sid)
+            for sid in sids:
+                self.llm.drop(sid)
             raise Cancelled()
-        self.mine.add(sid)
-        self.engine.attach(sid, self.inbox.put)
+        for sid in sids:
+            self.mine.add(sid)
+            self.engine.attach(sid, self.inbox.put)
 
     # written against add/step/seqs/drop, which this class provides
     stream = LLM.stream
