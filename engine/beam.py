@@ -4,10 +4,10 @@ slot, and extend all of them in one batched decode step.
 Each step scores every (beam, next token) pair by its total logprob and keeps the best 2*beams
 (as HF does, so that beams ending in EOS can be set aside without starving the live set). A beam
 ending in a stop token, or whose text has just completed a stop string, becomes a finished
-hypothesis scored `logprob / length ** length_penalty` (length = its generated tokens); the search stops when `beams` hypotheses are finished and none
-of the live beams can beat the worst of them, or at max_tokens (live beams then finish as
-"length"). Children of one parent share its KV: the first takes the parent's slot, the others get
-a copy in a slot a dropped beam left free.
+hypothesis scored `logprob / length ** length_penalty` (length = its generated tokens); the search
+stops when `beams` hypotheses are finished and none of the live beams can beat the worst of them,
+or at max_tokens (live beams then finish as "length"). Children of one parent share its KV: the
+first takes the parent's slot, the others get a copy in a slot a dropped beam left free.
 """
 from __future__ import annotations
 
