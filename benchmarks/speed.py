@@ -111,22 +111,15 @@ def weight_bytes(model) -> int:
 def hf(args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from decode import hf_generate  # benchmarks/decode.py
     from engine.resolve import resolve
 
     path = resolve(args.model).path
-    tok = AutoTokenizer.from_pretrained(path)
+    ids = AutoTokenizer.from_pretrained(path).encode(PROMPT)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-    ids = torch.tensor([tok.encode(PROMPT)])
-
-    def run(n):
-        started = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False)
-        assert out.shape[1] - ids.shape[1] == n
-        return n / (time.perf_counter() - started)
-
-    run(8)
-    return {"single": best_of(args.repeat, lambda: run(args.tokens)), "rss": peak_rss_mb()}
+    hf_generate(model, ids, 8)
+    return {"single": best_of(args.repeat, lambda: hf_generate(model, ids, args.tokens)),
+            "rss": peak_rss_mb()}
 
 
 def llama_cpp(args) -> dict:

@@ -75,12 +75,12 @@ class LLM:
             raise ValueError("empty prompt")
         self._check_len(len(ids))
         with self.lock:
-            seq = Sequence(id=next(self._ids), params=params, token_ids=ids, slot=self._free_slot(),
+            slot = self._free_slot()
+            seq = Sequence(id=next(self._ids), params=params, token_ids=ids, slot=slot,
                            detok=Detokenizer(self.tokenizer, ids), stops=StopMatcher(params.stop),
-                           generator=make_generator(params.seed, self.device), pending=list(ids),
-                           n_prompt=len(ids), status=RUNNING)
+                           generator=make_generator(params.seed, self.device),
+                           pending=ids[self.reuse_prefix(slot, ids):], n_prompt=len(ids))
             self.seqs[seq.id] = seq
-            seq.pending = ids[self.reuse_prefix(seq.slot, ids):]
             return seq.id
 
     def reuse_prefix(self, slot: int, ids: list[int]) -> int:

@@ -64,9 +64,8 @@ class Block(nn.Module):
         self.mlp_norm = RMSNorm(a.dim, a.eps)
         self.gate_up = nn.Linear(a.dim, 2 * a.hidden, bias=False)
         self.down = nn.Linear(a.hidden, a.dim, bias=False)
-        self.gemm_prefill = False  # engine/attention.py for prompt chunks (set by from_hf)
 
-    def forward(self, x, cos, sin, at, mask, kc, vc):
+    def forward(self, x, cos, sin, at, mask, kc, vc, gemm=False):
         a = self.a
         B, T, _ = x.shape
         H, KV, hd = a.n_heads, a.n_kv_heads, a.head_dim
@@ -84,7 +83,7 @@ class Block(nn.Module):
             rows, pos = at
             kc[rows, :, pos] = k
             vc[rows, :, pos] = v
-        if T > 1 and self.gemm_prefill and isinstance(at, int):
+        if gemm:  # a prompt chunk at positions at..at+T-1 (engine/attention.py)
             y = attention.prefill(q.transpose(1, 2), kc, vc, at)
         else:
             y = F.scaled_dot_product_attention(q.transpose(1, 2), kc, vc, attn_mask=mask,
@@ -106,6 +105,7 @@ class Transformer(nn.Module):
         self.rope_scale = rope_scale
         self.register_buffer("cos", torch.empty(0, a.head_dim), persistent=False)
         self.register_buffer("sin", torch.empty(0, a.head_dim), persistent=False)
+        self.gemm_prefill = False  # prompt chunks through engine/attention.py (set by from_hf)
 
     def forward(self, tokens, pos, k_cache, v_cache, all_logits=False, start=None):
         """tokens, pos: [B, T]; k_cache/v_cache: per layer [B, kv_heads, n, head_dim] views whose
@@ -121,15 +121,16 @@ class Transformer(nn.Module):
         x = self.embed(tokens)
         cos = self.cos[pos].to(x.dtype)[:, :, None]
         sin = self.sin[pos].to(x.dtype)[:, :, None]
+        gemm = start is not None and T > 1 and self.gemm_prefill
         if start is not None:
             at = start
-            mask = None if T == 1 or start == 0 else self.causal(start, T, pos.device)
+            mask = None if T == 1 or start == 0 or gemm else self.causal(start, T, pos.device)
         else:
             n = k_cache[0].shape[2]
             mask = torch.arange(n, device=pos.device)[None, None, None, :] <= pos[:, None, :, None]
             at = (torch.arange(B, device=pos.device)[:, None], pos)
         for layer, kc, vc in zip(self.layers, k_cache, v_cache):
-            x = layer(x, cos, sin, at, mask, kc, vc)
+            x = layer(x, cos, sin, at, mask, kc, vc, gemm)
         x = self.norm(x if all_logits else x[:, -1])
         return self.lm_head(x).float()
 
@@ -174,7 +175,6 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     for i, layer in enumerate(model.layers):
         layer.load_state_dict(_layer_weights(sd, i, a), assign=True, strict=True)
         quantize(layer, quant, dtype)
-        layer.gemm_prefill = quant != "none" and attention.pays(layer.o.weight.device)
         for key in [k for k in sd if k.startswith(f"model.layers.{i}.")]:
             del sd[key]
         hf_model.model.layers[i].to("meta")  # frees the HF copy of this layer
@@ -186,6 +186,7 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     model.norm.load_state_dict({"weight": sd["model.norm.weight"].clone()}, assign=True)
     model.lm_head.load_state_dict({"weight": head}, assign=True)
     quantize_head(model, quant)
+    model.gemm_prefill = quant != "none" and attention.pays(model.norm.weight.device)
     return model.eval()
 
 

@@ -1,10 +1,10 @@
-"""Pull the final answer out of model text: math answers come from reasoning/answers.py (the branch
-vote uses the same extraction), and the function definition for code."""
+"""Pull the function definition out of model text for code tasks (math answers are extracted by
+reasoning/answers.py, which the branch vote uses too)."""
 from __future__ import annotations
 
 import re
 
-from reasoning.answers import answer_part, last_boxed, last_number, math_answer  # noqa: F401
+from reasoning.answers import answer_part
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|Python|python3)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 

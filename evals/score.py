@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.errors import UserError
 from evals import grade_code, sandbox
 from evals.data import Problem, load
-from evals.extract import math_answer
+from reasoning.answers import math_answer
 from evals.grade_math import equivalent
 from evals.metrics import summarize
 

@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from evals.data import load
-from evals.extract import last_boxed, math_answer
+from reasoning.answers import last_boxed, math_answer
 from evals.grade_math import equivalent
 from evals.score import score
 
