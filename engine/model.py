@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import attention
+from engine.cpu import ops
 
 FAMILIES = ("llama", "qwen2", "qwen3")
 
@@ -65,7 +66,7 @@ class Block(nn.Module):
         self.gate_up = nn.Linear(a.dim, 2 * a.hidden, bias=False)
         self.down = nn.Linear(a.hidden, a.dim, bias=False)
 
-    def forward(self, x, cos, sin, at, mask, kc, vc, gemm=False):
+    def forward(self, x, cos, sin, at, mask, kc, vc, gemm=False, lens=None):
         a = self.a
         B, T, _ = x.shape
         H, KV, hd = a.n_heads, a.n_kv_heads, a.head_dim
@@ -85,6 +86,8 @@ class Block(nn.Module):
             vc[rows, :, pos] = v
         if gemm:  # a prompt chunk at positions at..at+T-1 (engine/attention.py)
             y = attention.prefill(q.transpose(1, 2), kc, vc, at)
+        elif lens is not None:  # one query a row over its first lens[b] keys (engine/cpu)
+            y = ops.decode_attention(q[:, 0], kc, vc, lens)[:, :, None]
         else:
             y = F.scaled_dot_product_attention(q.transpose(1, 2), kc, vc, attn_mask=mask,
                                                enable_gqa=True, is_causal=T > 1 and at == 0)
@@ -106,6 +109,7 @@ class Transformer(nn.Module):
         self.register_buffer("cos", torch.empty(0, a.head_dim), persistent=False)
         self.register_buffer("sin", torch.empty(0, a.head_dim), persistent=False)
         self.gemm_prefill = False  # prompt chunks through engine/attention.py (set by from_hf)
+        self.native_decode = False  # decode attention by engine/cpu (set by from_hf)
 
     def forward(self, tokens, pos, k_cache, v_cache, all_logits=False, start=None):
         """tokens, pos: [B, T]; k_cache/v_cache: per layer [B, kv_heads, n, head_dim] views whose
@@ -122,15 +126,20 @@ class Transformer(nn.Module):
         cos = self.cos[pos].to(x.dtype)[:, :, None]
         sin = self.sin[pos].to(x.dtype)[:, :, None]
         gemm = start is not None and T > 1 and self.gemm_prefill
+        lens = mask = None
+        if T == 1 and self.native_decode:
+            lens = (pos[:, 0] + 1).int()
         if start is not None:
             at = start
-            mask = None if T == 1 or start == 0 or gemm else self.causal(start, T, pos.device)
+            if not (T == 1 or start == 0 or gemm):
+                mask = self.causal(start, T, pos.device)
         else:
-            n = k_cache[0].shape[2]
-            mask = torch.arange(n, device=pos.device)[None, None, None, :] <= pos[:, None, :, None]
+            if lens is None:
+                n = k_cache[0].shape[2]
+                mask = torch.arange(n, device=pos.device)[None, None, None, :] <= pos[:, None, :, None]
             at = (torch.arange(B, device=pos.device)[:, None], pos)
         for layer, kc, vc in zip(self.layers, k_cache, v_cache):
-            x = layer(x, cos, sin, at, mask, kc, vc, gemm)
+            x = layer(x, cos, sin, at, mask, kc, vc, gemm, lens)
         x = self.norm(x if all_logits else x[:, -1])
         return self.lm_head(x).float()
 
@@ -187,6 +196,7 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     model.lm_head.load_state_dict({"weight": head}, assign=True)
     quantize_head(model, quant)
     model.gemm_prefill = quant != "none" and attention.pays(model.norm.weight.device)
+    model.native_decode = ops.attention_fits(model.norm.weight, head_dim)
     return model.eval()
 
 

@@ -3,12 +3,13 @@
 int8: one symmetric scale per output channel. int4: asymmetric, a scale and a zero per group of
 `group` input columns, in the layout torch's packed int4 kernels take (w = (q - 8) * scale + zero).
 
-Kernels: on CPU aten._weight_int8pack_mm and aten._weight_int4pack_mm_for_cpu, on CUDA the
-tinygemm aten._weight_int4pack_mm. All are fed bf16 activations: the CPU kernels' fp32 paths are
-20-100x slower than their bf16 ones here, and tinygemm takes bf16 only. The output goes back to the
-model's dtype. A packed kernel is checked once against the dequantized weight when the layer is
-built; a device or shape it can't do (int8 off CPU, MPS, odd sizes) dequantizes per call instead,
-which is correct anywhere.
+Kernels, in order of preference: on CPUs with AVX512-VNNI our own (engine/cpu: activations
+quantized to int8 per 32 values, integer dot products; 2-3x torch's for 1-8 rows); else torch's
+aten._weight_int8pack_mm and aten._weight_int4pack_mm_for_cpu, fed bf16 activations (their fp32
+paths are 20-100x slower); on CUDA the tinygemm aten._weight_int4pack_mm (bf16 only). The output
+goes back to the model's dtype. A kernel is checked once against the dequantized weight when the
+layer is built; a device or shape none can do (int8 off CPU, MPS, odd sizes) dequantizes per call
+instead, which is correct anywhere.
 
 The embedding is quantized to int8 rows whenever the weights are (a lookup dequantizes the rows it
 reads); with tied weights it shares the int8 lm_head's tensors, so the table is held once.
@@ -18,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from engine.cpu import ops
 
 MODES = ("none", "int8", "int4")  # and "auto", which choose() turns into one of them
 KERNEL_DTYPE = torch.bfloat16
@@ -41,23 +44,38 @@ def int4_weights(w: Tensor, group: int) -> tuple[Tensor, Tensor, Tensor]:
 
 
 class Int8Linear(nn.Module):
-    def __init__(self, weight: Tensor, bias: Tensor | None, dtype: torch.dtype):
+    def __init__(self, weight: Tensor, bias: Tensor | None, dtype: torch.dtype, pack: bool = True):
         super().__init__()
         q, scales = int8_weights(weight)
         self.register_buffer("weight", q)
         self.register_buffer("scales", scales.to(dtype))
-        self.register_buffer("kernel_scales", scales.to(KERNEL_DTYPE))
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
-        self.packed = weight.device.type == "cpu" and _agrees(self, self.dequantized())
+        self.kernel = None
+        if pack and weight.device.type == "cpu":
+            ref = self.dequantized()
+            if ops.fits(*q.shape):
+                self.kernel, self.weight = "native", ops.pack_int8(q)
+                self.register_buffer("kernel_scales", scales.float())
+            else:
+                self.kernel = "torch"
+                self.register_buffer("kernel_scales", scales.to(KERNEL_DTYPE))
+            if not _agrees(self, ref):
+                self.kernel, self.weight = None, q
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.packed:
+        if self.kernel == "native":
+            y = ops.int8_mm(x, self.weight, self.kernel_scales)
+        elif self.kernel == "torch":
             y = torch.ops.aten._weight_int8pack_mm(x.reshape(-1, x.shape[-1]).to(KERNEL_DTYPE),
                                                    self.weight, self.kernel_scales)
             y = y.view(*x.shape[:-1], -1).to(x.dtype)
         else:
             y = F.linear(x, self.weight.to(x.dtype)) * self.scales
         return y if self.bias is None else y + self.bias
+
+    def rows(self, ids: Tensor) -> Tensor:
+        """The int8 weight's rows `ids` (an embedding lookup on a tied table)."""
+        return ops.int8_rows(self.weight, ids) if self.kernel == "native" else self.weight[ids]
 
     def dequantized(self) -> Tensor:
         return self.weight.float() * self.scales.float()[:, None]
@@ -68,20 +86,24 @@ class Int4Linear(nn.Module):
         super().__init__()
         self.group = group
         q, scales, zeros = int4_weights(weight, group)
-        self.register_buffer("scales_zeros", torch.stack([scales.t(), zeros.t()], dim=-1)
-                             .contiguous().to(KERNEL_DTYPE))  # [K // group, N, 2]
+        sz = torch.stack([scales.t(), zeros.t()], dim=-1).contiguous().to(KERNEL_DTYPE)
+        self.register_buffer("scales_zeros", sz)  # [K // group, N, 2]
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
         self.register_buffer("weight", q.to(torch.uint8))  # one nibble a byte: the fallback
-        self.packed = False
-        packed = _pack(q)
-        if packed is not None:
-            ref, self.weight = self.dequantized(), packed
-            self.packed = _agrees(self, ref)
-            if not self.packed:
-                self.weight = q.to(torch.uint8)
+        self.kernel = None
+        ref = self.dequantized()
+        if weight.device.type == "cpu" and group == ops.GROUP and ops.fits(*q.shape):
+            self.kernel = "native"
+            self.weight, self.scales_zeros = ops.pack_int4(q, sz)
+        elif (packed := _pack(q)) is not None:
+            self.kernel, self.weight = "torch", packed
+        if self.kernel and not _agrees(self, ref):
+            self.kernel, self.weight, self.scales_zeros = None, q.to(torch.uint8), sz
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.packed:
+        if self.kernel == "native":
+            y = ops.int4_mm(x, self.weight, self.scales_zeros)
+        elif self.kernel == "torch":
             op = (torch.ops.aten._weight_int4pack_mm_for_cpu if x.device.type == "cpu"
                   else torch.ops.aten._weight_int4pack_mm)
             y = op(x.reshape(-1, x.shape[-1]).to(KERNEL_DTYPE), self.weight, self.group,
@@ -100,15 +122,15 @@ class Int4Linear(nn.Module):
 
 
 class Int8Embedding(nn.Module):
-    """Rows of an int8 table; a lookup dequantizes only the rows it reads."""
+    """Rows of an int8 table; a lookup dequantizes only the rows it reads. `table` is the int8
+    head whose weight it shares when the weights are tied."""
 
-    def __init__(self, weight: Tensor, scales: Tensor):
+    def __init__(self, table: Int8Linear):
         super().__init__()
-        self.register_buffer("weight", weight)
-        self.register_buffer("scales", scales)
+        self.table = table
 
     def forward(self, ids: Tensor) -> Tensor:
-        return self.weight[ids].to(self.scales.dtype) * self.scales[ids, None]
+        return self.table.rows(ids).to(self.table.scales.dtype) * self.table.scales[ids, None]
 
 
 def _pack(q: Tensor) -> Tensor | None:
@@ -125,8 +147,8 @@ def _pack(q: Tensor) -> Tensor | None:
 
 
 def _agrees(layer: nn.Module, weight: Tensor) -> bool:
-    """Does the layer's packed kernel compute x @ weight^T (bias aside)?"""
-    bias, layer.bias, layer.packed = layer.bias, None, True
+    """Does the layer's kernel compute x @ weight^T (bias aside)?"""
+    bias, layer.bias = layer.bias, None
     gen = torch.Generator(weight.device).manual_seed(0)  # leaves the global RNG alone
     x = torch.randn(3, weight.shape[1], device=weight.device, generator=gen)
     try:
@@ -134,7 +156,7 @@ def _agrees(layer: nn.Module, weight: Tensor) -> bool:
     except RuntimeError:
         return False
     finally:
-        layer.bias, layer.packed = bias, False
+        layer.bias = bias
     want = x.to(KERNEL_DTYPE).float() @ weight.t()
     return bool((got - want).norm() / want.norm() < 2e-2)
 
@@ -173,11 +195,9 @@ def quantize_head(model: nn.Module, mode: str) -> None:
     dtype = model.norm.weight.dtype
     tied = model.lm_head.weight.data_ptr() == model.embed.weight.data_ptr()
     model.lm_head = Int8Linear(model.lm_head.weight.data, None, dtype)
-    if tied:
-        model.embed = Int8Embedding(model.lm_head.weight, model.lm_head.scales)
-    else:
-        q, scales = int8_weights(model.embed.weight)
-        model.embed = Int8Embedding(q, scales.to(dtype))
+    # untied: a table of its own, kept in plain rows (it is never multiplied)
+    table = model.lm_head if tied else Int8Linear(model.embed.weight.data, None, dtype, False)
+    model.embed = Int8Embedding(table)
 
 
 @torch.inference_mode()

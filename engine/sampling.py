@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from engine.cpu import ops
+
 GREEDY_EPS = 1e-5  # as vLLM: smaller temperatures are greedy (dividing by them overflows)
 CONF_TOPK = 20  # DeepConf's k
 NUCLEUS_PROBES = (64, 1024)  # top_p tries this many candidates before sorting the whole vocab
@@ -90,14 +92,16 @@ class Sampled:
 def sample(logits: Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
            history: list[Tensor | list[int]]) -> Sampled:
     """Pick one token per row of `logits` [B, V] (see the module docstring for the order)."""
-    logits = logits.float()
-    raw = torch.log_softmax(logits, dim=-1)
-    confidence = -raw.topk(min(CONF_TOPK, raw.shape[-1]), dim=-1).values.mean(dim=-1)
-    logits = apply_penalty(logits, params, history)
+    raw = logits.float()
+    lse, top, argmax = row_stats(raw, min(CONF_TOPK, raw.shape[-1]))
+    confidence = lse - top
+    logits = apply_penalty(raw, params, history)
 
     tokens = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
     greedy = [i for i, p in enumerate(params) if p.greedy]
-    if greedy:
+    if len(greedy) == len(params) and logits is raw:
+        tokens = argmax
+    elif greedy:
         rows = torch.tensor(greedy, device=logits.device)
         tokens[rows] = logits[rows].argmax(dim=-1)
     groups: dict[tuple, list[int]] = {}
@@ -113,8 +117,16 @@ def sample(logits: Tensor, params: list[SamplingParams], generators: list[torch.
         picked = draw(probs, [generators[i] for i in rows])
         tokens[index] = picked if ids is None else ids.gather(-1, picked[:, None])[:, 0]
 
-    logprobs = raw.gather(-1, tokens[:, None])[:, 0]
+    logprobs = raw.gather(-1, tokens[:, None])[:, 0] - lse
     return Sampled(tokens, logprobs, confidence)
+
+
+def row_stats(logits: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(logsumexp, mean of the k largest, argmax) per row: one native pass on CPU, where torch
+    takes ~15x longer over a 49k vocabulary in four (a sizeable part of a decode step)."""
+    if logits.device.type == "cpu" and ops.library() is not None:
+        return ops.row_stats(logits, k)
+    return logits.logsumexp(dim=-1), logits.topk(k, dim=-1).values.mean(dim=-1), logits.argmax(-1)
 
 
 def apply_penalty(logits: Tensor, params: list[SamplingParams],

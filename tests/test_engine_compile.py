@@ -31,5 +31,8 @@ def test_compiled_step_computes_what_the_eager_one_does(llm):
     two = llm.encode("In a distant galaxy, long ago, there was a")
     for prompts in ([one, one, one], [one, two]):  # one length: slices; ragged: scatter and mask
         eager, fast = logits_along(llm.runner, prompts), logits_along(compiled.runner, prompts)
-        # bf16 activations: fused or not, logits of ~30 differ by an ulp or two (0.125 seen)
-        assert torch.allclose(fast, eager, rtol=2e-2, atol=0.125), (fast - eager).abs().max()
+        # Quantized activations make the logits jumpy: scaling the embeddings by 1 + 1e-6 moves
+        # logits of ~30 by up to ~1 (int8 activation blocks; ~0.4 with bf16 ones), and a fused
+        # RMSNorm differs from the eager one by about that much. So: close as a whole, same argmax.
+        assert (fast - eager).norm() / eager.norm() < 5e-2, (fast - eager).abs().max()
+        assert torch.equal(fast.argmax(-1), eager.argmax(-1))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from engine import EngineConfig, SamplingParams
+from engine.cpu.build import library
 from engine.loader import load
 from engine.model import from_hf
 from engine.quant import Int4Linear, Int8Embedding, Int8Linear, int4_weights, perplexity
@@ -33,12 +34,13 @@ def test_perplexity_within_budget(models):
 def test_layers_use_the_packed_kernels_and_tied_weights_are_held_once(models):
     m8, m4 = models["int8"], models["int4"]
     block = m4.layers[0]
-    assert all(isinstance(getattr(block, n), Int4Linear) and getattr(block, n).packed
+    kernel = "native" if library() else "torch"
+    assert all(isinstance(getattr(block, n), Int4Linear) and getattr(block, n).kernel == kernel
                for n in ("qkv", "o", "gate_up", "down"))
-    assert isinstance(m8.layers[0].qkv, Int8Linear) and m8.layers[0].qkv.packed
+    assert isinstance(m8.layers[0].qkv, Int8Linear) and m8.layers[0].qkv.kernel == kernel
     for m in (m8, m4):  # the head stays int8; the embedding reads the head's own int8 table
         assert isinstance(m.lm_head, Int8Linear) and isinstance(m.embed, Int8Embedding)
-        assert m.embed.weight.data_ptr() == m.lm_head.weight.data_ptr()
+        assert m.embed.table is m.lm_head and m.lm_head.kernel == kernel
     size = lambda m: sum(t.numel() * t.element_size() for t in [*m.parameters(), *m.buffers()])
     assert size(m8) < size(models["none"]) / 3.5
     assert size(m4) < size(m8) * 0.75  # the int8 head (a fifth of the weights) stays
@@ -50,7 +52,7 @@ def test_int4_kernel_matches_dequantized_weight():
     layer = Int4Linear(w, None, 32)
     q, scales, zeros = int4_weights(w, 32)
     ref = ((q.float().reshape(96, 4, 32) - 8) * scales[..., None] + zeros[..., None]).reshape(96, 128)
-    assert layer.packed
+    assert layer.kernel == ("native" if library() else "torch")
     got = layer(x)
     assert got.dtype == x.dtype and got.shape == (5, 96)
     assert (got - x @ ref.t()).norm() / (x @ ref.t()).norm() < 1e-2

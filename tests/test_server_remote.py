@@ -29,8 +29,11 @@ KEY = "remote-key"
 
 @pytest.fixture(scope="module")
 def url():
+    # the exact fp32 model: tests compare tokens across paths (a prefix-cache hit decodes the
+    # prompt's last token where a miss prefills it), which quantized activations may tell apart
     proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", "0", "--api-key", KEY,
-                             "--max-tokens", "64"], stderr=subprocess.PIPE, text=True)
+                             "--max-tokens", "64", "--quant", "none"], stderr=subprocess.PIPE,
+                            text=True)
     seen = []
     for line in proc.stderr:  # warnings may come first
         seen.append(line)
@@ -55,7 +58,7 @@ def url():
 def local():
     """The reference engine, on one thread: the server process decodes on the same cores."""
     threads = torch.get_num_threads()
-    yield LLM(EngineConfig(threads=1))
+    yield LLM(EngineConfig(threads=1, quant="none"))
     torch.set_num_threads(threads)
 
 

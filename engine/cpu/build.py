@@ -1,0 +1,90 @@
+"""Compile kernels.cpp for this CPU once, cache the library, load it with ctypes.
+
+Built with -march=native into a file keyed by the source, the flags and the CPU's features, so a
+cache shared between machines never hands one a library with instructions it lacks. Without a
+compiler, without AVX512-VNNI/BF16, or with SIKAO_NATIVE=0, `library()` is None and the engine
+keeps torch's kernels (slower for several rows, same results within quantization error).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from engine.paths import kernels_dir
+
+SOURCE = Path(__file__).with_name("kernels.cpp")
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
+ABI = 1
+log = logging.getLogger(__name__)
+
+P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
+SIGNATURES = {
+    "sikao_int4_mm": [P, I, I, P, P, I, P, I],
+    "sikao_int8_mm": [P, I, I, P, P, I, P, I],
+    "sikao_causal_softmax": [P, I, I, I, I, I, I, I],
+    "sikao_decode_attention": [P, P, P, P, I, I, I, I, L, L, L, P, I],
+    "sikao_row_stats": [P, I, I, I, P, P, P, I],
+}
+
+
+def supported() -> bool:
+    return (os.environ.get("SIKAO_NATIVE", "1") != "0"
+            and torch.cpu._is_avx512_supported() and torch.cpu._is_vnni_supported()
+            and torch.cpu._is_avx512_bf16_supported())
+
+
+def _cpu_id() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return os.uname().machine
+    return next((ln for ln in lines if ln.startswith("flags")), os.uname().machine)
+
+
+def _compile(out: Path) -> None:
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        raise RuntimeError("no C++ compiler (g++) on PATH")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".so")
+    os.close(fd)
+    try:  # written aside and renamed: concurrent processes never load a half-written library
+        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], check=True, capture_output=True,
+                       text=True, timeout=300)
+        os.replace(tmp, out)
+    except subprocess.CalledProcessError as e:
+        errors = [ln for ln in e.stderr.splitlines() if "error" in ln] or [str(e)]
+        raise RuntimeError(f"{compiler} failed: {errors[0]}")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@cache
+def library() -> ctypes.CDLL | None:
+    if not supported():
+        return None
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, _cpu_id()]).encode()).hexdigest()
+    path = kernels_dir() / f"kernels-{key[:16]}.so"
+    try:
+        if not path.exists():
+            _compile(path)
+        lib = ctypes.CDLL(str(path))
+        if lib.sikao_abi() != ABI:
+            raise RuntimeError(f"{path} is not this version's library")
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        log.warning("native CPU kernels unavailable (%s); using torch's", e)
+        return None
+    for name, args in SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, None
+    return lib

@@ -1,0 +1,147 @@
+"""The native kernels as torch functions, and the weight layouts they read.
+
+Each op is also a torch custom op (sikao::…) so a compiled decode step calls it as one opaque
+node; eager code calls the ctypes function directly, which skips the custom-op dispatch (~10 µs,
+paid 120 times a step).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from engine.cpu.build import library
+
+GROUP = 32  # kernels.cpp's activation block and int4 group
+
+
+def fits(n: int, k: int) -> bool:
+    """Can the kernels take an [n, k] weight? (16-column tiles, 32-wide blocks)"""
+    return library() is not None and n % 16 == 0 and k % GROUP == 0
+
+
+def attention_fits(like: Tensor, head_dim: int) -> bool:
+    """Can decode_attention serve a model whose weights are like `like`? (fp32 on this CPU)"""
+    return (like.device.type == "cpu" and like.dtype == torch.float32 and head_dim in (64, 128, 256)
+            and library() is not None)
+
+
+def pack_int4(q: Tensor, scales_zeros: Tensor) -> tuple[Tensor, Tensor]:
+    """q [N, K] in 0..15 and scales_zeros [K/32, N, 2] bf16 (torch's int4 layout) → the kernel's
+    [N/16, K/32, 4, 64] nibbles (byte 4i+j of chunk c: column i's k = 8c+j low, 8c+4+j high) and
+    [N/16, K/32, 2, 16] bf16 scales and zeros."""
+    n, k = q.shape
+    g = k // GROUP
+    t = q.to(torch.uint8).view(n // 16, 16, g, 4, 2, 4).permute(0, 2, 3, 1, 5, 4)
+    w = (t[..., 0] | t[..., 1] << 4).contiguous().view(n // 16, g, 4, 64)
+    sz = scales_zeros.view(g, n // 16, 16, 2).permute(1, 0, 3, 2).contiguous()
+    return w, sz
+
+
+def unpack_int4(w: Tensor) -> Tensor:
+    """pack_int4's nibbles back to q [N, K]."""
+    cb, g = w.shape[:2]
+    t = w.view(cb, g, 4, 16, 4)
+    t = torch.stack([t & 15, t >> 4], dim=-1)  # [cb, g, c, i, j, h]
+    return t.permute(0, 3, 1, 2, 5, 4).reshape(cb * 16, g * GROUP)
+
+
+def pack_int8(q: Tensor) -> Tensor:
+    """q [N, K] int8 → [N/16, K/32, 8, 64] bytes q + 128 (byte 4i+j of chunk c: column i's k = 4c+j)."""
+    n, k = q.shape
+    t = q.view(torch.uint8) ^ 0x80
+    return t.view(n // 16, 16, k // GROUP, 8, 4).permute(0, 2, 3, 1, 4).contiguous()
+
+
+def int8_rows(w: Tensor, ids: Tensor) -> Tensor:
+    """Rows `ids` of pack_int8's weight as int8 [len(ids), K] (an embedding lookup)."""
+    rows = w.view(w.shape[0], w.shape[1], 8, 16, 4)[ids // 16, :, :, ids % 16]
+    return (rows.reshape(*ids.shape, -1) ^ 0x80).view(torch.int8)
+
+
+def _mm(fn, x: Tensor, w: Tensor, aux: Tensor, n: int) -> Tensor:
+    x2 = x.reshape(-1, x.shape[-1]).float().contiguous()
+    y = torch.empty(x2.shape[0], n)
+    fn(x2.data_ptr(), x2.shape[0], x2.shape[1], w.data_ptr(), aux.data_ptr(), n, y.data_ptr(),
+       torch.get_num_threads())
+    return y.view(*x.shape[:-1], n).to(x.dtype)
+
+
+def int4_mm(x: Tensor, w: Tensor, sz: Tensor) -> Tensor:
+    """x [..., K] @ the packed int4 weight^T → [..., N], in x's dtype."""
+    if torch.compiler.is_compiling():
+        return torch.ops.sikao.int4_mm(x, w, sz)
+    return _mm(library().sikao_int4_mm, x, w, sz, w.shape[0] * 16)
+
+
+def int8_mm(x: Tensor, w: Tensor, scales: Tensor) -> Tensor:
+    """x [..., K] @ the packed int8 weight^T, times fp32 per-column scales → [..., N]."""
+    if torch.compiler.is_compiling():
+        return torch.ops.sikao.int8_mm(x, w, scales)
+    return _mm(library().sikao_int8_mm, x, w, scales, w.shape[0] * 16)
+
+
+def decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
+    """One query per row: q [B, H, D] fp32 over the first lens[b] (int32) positions of row b of
+    the caches k, v [B, KV, n, D] (views with a contiguous last dim) → [B, H, D]."""
+    if torch.compiler.is_compiling():
+        return torch.ops.sikao.decode_attention(q, k, v, lens)
+    return _decode_attention(q, k, v, lens)
+
+
+def _decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
+    B, H, D = q.shape
+    assert k.stride() == v.stride() and k.stride(-1) == 1 and q.dtype == k.dtype == torch.float32
+    q = q.contiguous()
+    y = torch.empty_like(q)
+    library().sikao_decode_attention(q.data_ptr(), k.data_ptr(), v.data_ptr(), y.data_ptr(), B, H,
+                                     k.shape[1], D, *k.stride()[:3], lens.data_ptr(),
+                                     torch.get_num_threads())
+    return y
+
+
+def row_stats(logits: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row of fp32 logits [B, V]: (logsumexp, mean of the k largest, argmax)."""
+    x = logits.contiguous()
+    B, V = x.shape
+    lse, top = torch.empty(B), torch.empty(B)
+    arg = torch.empty(B, dtype=torch.long)
+    library().sikao_row_stats(x.data_ptr(), B, V, k, lse.data_ptr(), top.data_ptr(),
+                              arg.data_ptr(), torch.get_num_threads())
+    return lse, top, arg
+
+
+def causal_softmax_(s: Tensor, offset: int, period: int, visible: int) -> Tensor:
+    """Softmax in place over the last dim of bf16 scores [..., rows, n] whose row i is the query
+    at position (offset + i) % period of a chunk appended after `visible` keys: the keys it may
+    not see become 0."""
+    assert s.dtype == torch.bfloat16 and s.is_contiguous()
+    rows, n = s.shape[-2:]
+    library().sikao_causal_softmax(s.data_ptr(), s.numel() // n, n, rows, offset, period, visible,
+                                   torch.get_num_threads())
+    return s
+
+
+@torch.library.custom_op("sikao::int4_mm", mutates_args=())
+def _int4_op(x: Tensor, w: Tensor, sz: Tensor) -> Tensor:
+    return _mm(library().sikao_int4_mm, x, w, sz, w.shape[0] * 16)
+
+
+@torch.library.custom_op("sikao::int8_mm", mutates_args=())
+def _int8_op(x: Tensor, w: Tensor, scales: Tensor) -> Tensor:
+    return _mm(library().sikao_int8_mm, x, w, scales, w.shape[0] * 16)
+
+
+@torch.library.custom_op("sikao::decode_attention", mutates_args=())
+def _attention_op(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
+    return _decode_attention(q, k, v, lens)
+
+
+@_attention_op.register_fake
+def _(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
+    return torch.empty_like(q)
+
+
+@_int4_op.register_fake
+@_int8_op.register_fake
+def _(x: Tensor, w: Tensor, aux: Tensor) -> Tensor:
+    return x.new_empty(*x.shape[:-1], w.shape[0] * 16)

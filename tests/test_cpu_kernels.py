@@ -1,0 +1,124 @@
+"""The native CPU kernels (engine/cpu) against torch's reference computations, and the fallback to
+torch's kernels where they can't be built."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.cpu import build, ops
+from engine.quant import Int4Linear, Int8Linear, int4_weights, int8_weights
+
+native = pytest.mark.skipif(build.library() is None, reason="no AVX512-VNNI/BF16 or no compiler")
+gen = torch.Generator().manual_seed(0)
+
+
+def rel(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+@native
+@pytest.mark.parametrize("rows", [1, 3, 8, 13, 200])
+def test_int4_matmul_matches_the_dequantized_weight(rows):
+    w, x = torch.randn(96, 128, generator=gen), torch.randn(rows, 128, generator=gen)
+    q, scales, zeros = int4_weights(w, 32)
+    sz = torch.stack([scales.t(), zeros.t()], dim=-1).contiguous().bfloat16()
+    packed, psz = ops.pack_int4(q, sz)
+    assert torch.equal(ops.unpack_int4(packed), q.to(torch.uint8))
+    s, z = sz.float().transpose(0, 1).unsqueeze(-1).unbind(-2)
+    ref = ((q.float().view(96, 4, 32) - 8) * s + z).view(96, 128)
+    # the activations go to int8 in blocks of 32: ~0.6 % error on gaussian rows (bf16: ~0.2 %)
+    assert rel(ops.int4_mm(x, packed, psz), x @ ref.t()) < 1e-2
+
+
+@native
+@pytest.mark.parametrize("rows", [1, 8, 11])
+def test_int8_matmul_and_row_lookup(rows):
+    w, x = torch.randn(64, 96, generator=gen), torch.randn(rows, 96, generator=gen)
+    q, scales = int8_weights(w)
+    packed = ops.pack_int8(q)
+    ids = torch.tensor([0, 17, 63, 5, 17])
+    assert torch.equal(ops.int8_rows(packed, ids), q[ids])
+    assert rel(ops.int8_mm(x, packed, scales), x @ (q.float() * scales[:, None]).t()) < 1e-2
+
+
+@native
+def test_layers_take_the_native_kernels_and_keep_their_bias():
+    w, b = torch.randn(48, 64, generator=gen), torch.randn(48, generator=gen)
+    x = torch.randn(2, 5, 64, generator=gen)
+    for layer in (Int4Linear(w, b, 32), Int8Linear(w, b, torch.float32)):
+        assert layer.kernel == "native"
+        got = layer(x)
+        assert got.shape == (2, 5, 48) and got.dtype == torch.float32
+        assert rel(got, x @ w.t() + b) < 0.15  # int4 weights: a few % of the weight itself
+
+
+@native
+@pytest.mark.parametrize("D,H,KV", [(64, 9, 3), (128, 4, 4), (64, 16, 2)])
+def test_decode_attention_matches_sdpa_per_row_length(D, H, KV):
+    B, n = 5, 300
+    kc = torch.randn(B, KV, 512, D, generator=gen)  # a slot cache: attention reads a view of it
+    vc = torch.randn(B, KV, 512, D, generator=gen)
+    q = torch.randn(B, H, D, generator=gen)
+    lens = torch.tensor([300, 1, 17, 16, 257], dtype=torch.int32)
+    k, v = kc[:, :, :n], vc[:, :, :n]
+    mask = torch.arange(n)[None, None, None, :] < lens[:, None, None, None]
+    ref = F.scaled_dot_product_attention(q[:, :, None], k, v, attn_mask=mask, enable_gqa=True)
+    assert (ops.decode_attention(q, k, v, lens) - ref[:, :, 0]).abs().max() < 1e-5
+
+
+@native
+def test_causal_softmax_masks_by_position_across_blocks():
+    T, start, n = 7, 5, 12  # 7 queries after 5 cached keys, 2 heads stacked: rows 0..13
+    s = torch.randn(2, 2 * T, n, generator=gen).bfloat16()
+    t = torch.arange(2 * T) % T
+    hidden = torch.arange(n)[None, :] > start + t[:, None]
+    want = torch.softmax(s.float().masked_fill(hidden, float("-inf")), -1)
+    got = torch.cat([ops.causal_softmax_(s[:, r:r + 4].contiguous(), r, T, start)
+                     for r in range(0, 2 * T, 4)], dim=1)
+    assert (got.float() - want).abs().max() < 4e-3  # bf16 probabilities
+    assert (got.float()[:, hidden] == 0).all()
+
+
+@native
+@pytest.mark.parametrize("B,V", [(1, 49152), (4, 1000), (2, 37), (3, 5)])
+def test_row_stats_match_torch(B, V):
+    x = torch.randn(B, V, generator=gen) * 3
+    x[0, V // 2] = x[0, 0] = x[0].max() + 1  # a tie: the first index wins, as in torch.argmax
+    k = min(20, V)
+    lse, top, arg = ops.row_stats(x, k)
+    assert torch.allclose(lse, x.logsumexp(-1), atol=1e-5)
+    assert torch.allclose(top, x.topk(k, -1).values.mean(-1), atol=1e-5)
+    assert torch.equal(arg, x.argmax(-1)) and arg[0] == 0
+
+
+@pytest.fixture
+def rebuilt(monkeypatch, tmp_path):
+    """library() recomputed under the test's environment, and again afterwards."""
+    monkeypatch.setenv("SIKAO_KERNELS_DIR", str(tmp_path / "kernels"))
+    build.library.cache_clear()
+    yield
+    build.library.cache_clear()
+
+
+def test_without_a_compiler_the_layers_keep_torchs_kernels(rebuilt, monkeypatch, caplog):
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    if build.supported():
+        assert build.library() is None
+        assert "native CPU kernels unavailable (" in caplog.text
+    w = torch.randn(64, 64, generator=gen)
+    assert Int4Linear(w, None, 32).kernel == "torch"
+
+
+def test_sikao_native_0_turns_them_off(rebuilt, monkeypatch):
+    monkeypatch.setenv("SIKAO_NATIVE", "0")
+    assert build.library() is None
+    assert Int8Linear(torch.randn(32, 64, generator=gen), None, torch.float32).kernel == "torch"
+
+
+@native
+def test_the_library_is_built_once_and_reused(rebuilt, tmp_path):
+    lib = build.library()
+    built = list((tmp_path / "kernels").glob("kernels-*.so"))
+    assert lib is not None and len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    build.library.cache_clear()
+    assert build.library() is not None and built[0].stat().st_mtime_ns == stamp
