@@ -126,18 +126,17 @@ class Transformer(nn.Module):
         cos = self.cos[pos].to(x.dtype)[:, :, None]
         sin = self.sin[pos].to(x.dtype)[:, :, None]
         gemm = start is not None and T > 1 and self.gemm_prefill
-        lens = mask = None
-        if T == 1 and self.native_decode:
-            lens = (pos[:, 0] + 1).int()
+        lens = (pos[:, 0] + 1).int() if T == 1 and self.native_decode else None  # keys a row sees
+        mask = None
         if start is not None:
             at = start
             if not (T == 1 or start == 0 or gemm):
                 mask = self.causal(start, T, pos.device)
         else:
-            if lens is None:
-                n = k_cache[0].shape[2]
-                mask = torch.arange(n, device=pos.device)[None, None, None, :] <= pos[:, None, :, None]
             at = (torch.arange(B, device=pos.device)[:, None], pos)
+            if lens is None:
+                keys = torch.arange(k_cache[0].shape[2], device=pos.device)
+                mask = keys[None, None, None, :] <= pos[:, None, :, None]
         for layer, kc, vc in zip(self.layers, k_cache, v_cache):
             x = layer(x, cos, sin, at, mask, kc, vc, gemm, lens)
         x = self.norm(x if all_logits else x[:, -1])
