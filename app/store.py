@@ -12,6 +12,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,6 +73,20 @@ def _encode(fields: dict) -> dict:
             for k, v in fields.items()}
 
 
+def _wal(db: sqlite_utils.Database) -> None:
+    """Switch to WAL, retrying: two processes creating the same history at once can get "database
+    is locked" from this pragma at once, without SQLite's busy timeout being applied to it."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Store:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path).expanduser() if path else default_path()
@@ -83,7 +98,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False)
             self.db = sqlite_utils.Database(conn, execute_plugins=False)
-            self.db.execute("PRAGMA journal_mode = WAL")
+            _wal(self.db)
             self.db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across process crashes
             self.db.execute("PRAGMA foreign_keys = ON")
             if self.db.execute("PRAGMA user_version").fetchone()[0] < LATEST:
