@@ -58,22 +58,23 @@ inline __m512 bf16x16(const uint16_t* p) {
 
 inline __m512i bcast4(const int8_t* p) { return _mm512_set1_epi32(*(const int32_t*)p); }
 
-// R rows x 16 columns of an int4 layer. w: this column block's [G][4][64] bytes, byte 4i+j of
-// chunk c holding column i's k = 8c+j (low nibble) and 8c+4+j (high nibble) of the group;
-// sz: [G][2][16] bf16 scales and zeros, w = (q - 8) * scale + zero.
-template <int R>
-void int4_tile(const Acts& a, int m0, int K, const uint8_t* w, const uint16_t* sz, float* y,
-               int N) {
-  const int G = K / GROUP;
-  const __m512i nib = _mm512_set1_epi8(0x0F);
-  __m512 acc[R];
-  for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-  for (int g = 0; g < G; g++) {
+// An int4 layer's column block. w: [G][4][64] bytes, byte 4i+j of chunk c holding column i's
+// k = 8c+j (low nibble) and 8c+4+j (high nibble) of the group; sz: [G][2][16] bf16 scales and
+// zeros, w = (q - 8) * scale + zero.
+struct Int4 {
+  static constexpr int BYTES = 256;  // per group of 32 k and 16 columns
+  const uint8_t* w;
+  const uint16_t* sz;
+  Int4(const uint8_t* w, const uint16_t* sz, int cb, int G)
+      : w(w + (size_t)cb * G * BYTES), sz(sz + (size_t)cb * G * 32) {}
+
+  template <int R>
+  void group(const Acts& a, int m0, int K, int g, __m512* acc) const {
+    const __m512i nib = _mm512_set1_epi8(0x0F);
     __m512i dot[R];
     for (int r = 0; r < R; r++) dot[r] = _mm512_setzero_si512();
-    const uint8_t* wg = w + (size_t)g * 256;
     for (int c = 0; c < 4; c++) {
-      __m512i v = _mm512_loadu_si512(wg + c * 64);
+      __m512i v = _mm512_loadu_si512(w + (size_t)g * BYTES + c * 64);
       __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
       for (int r = 0; r < R; r++) {
         const int8_t* xr = a.q.data() + (size_t)(m0 + r) * K + g * GROUP + c * 8;
@@ -84,6 +85,7 @@ void int4_tile(const Acts& a, int m0, int K, const uint8_t* w, const uint16_t* s
     // sum (q - 8) x, not sum q x: the rounding error of x is then weighed by the centred
     // weight, as with a signed int4 (the uncentred form had 10x the error)
     __m512 s = bf16x16(sz + (size_t)g * 32), z = bf16x16(sz + (size_t)g * 32 + 16);
+    const int G = K / GROUP;
     for (int r = 0; r < R; r++) {
       const size_t i = (size_t)(m0 + r) * G + g;
       __m512i centred = _mm512_sub_epi32(dot[r], _mm512_set1_epi32(8 * a.qsum[i]));
@@ -92,59 +94,72 @@ void int4_tile(const Acts& a, int m0, int K, const uint8_t* w, const uint16_t* s
       acc[r] = _mm512_fmadd_ps(z, _mm512_set1_ps(a.sum[i]), acc[r]);
     }
   }
-  for (int r = 0; r < R; r++) _mm512_storeu_ps(y + (size_t)(m0 + r) * N, acc[r]);
-}
 
-// R rows x 16 columns of an int8 layer. w: [G][8][64] bytes, byte 4i+j of chunk c holding
-// column i's k = 4c+j as q + 128; scales [16] fp32 per column.
-template <int R>
-void int8_tile(const Acts& a, int m0, int K, const uint8_t* w, const float* scales, float* y,
-               int N) {
-  const int G = K / GROUP;
-  __m512 acc[R];
-  for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-  for (int g = 0; g < G; g++) {
+  __m512 out(__m512 acc) const { return acc; }
+};
+
+// An int8 layer's column block. w: [G][8][64] bytes, byte 4i+j of chunk c holding column i's
+// k = 4c+j as q + 128; scales [16] fp32 per column.
+struct Int8 {
+  static constexpr int BYTES = 512;
+  const uint8_t* w;
+  const float* scales;
+  Int8(const uint8_t* w, const float* scales, int cb, int G)
+      : w(w + (size_t)cb * G * BYTES), scales(scales + cb * 16) {}
+
+  template <int R>
+  void group(const Acts& a, int m0, int K, int g, __m512* acc) const {
     __m512i dot[R];
     for (int r = 0; r < R; r++) dot[r] = _mm512_setzero_si512();
-    const uint8_t* wg = w + (size_t)g * 512;
     for (int c = 0; c < 8; c++) {
-      __m512i v = _mm512_loadu_si512(wg + c * 64);
+      __m512i v = _mm512_loadu_si512(w + (size_t)g * BYTES + c * 64);
       for (int r = 0; r < R; r++)
         dot[r] = _mm512_dpbusd_epi32(
             dot[r], v, bcast4(a.q.data() + (size_t)(m0 + r) * K + g * GROUP + c * 4));
     }
+    const int G = K / GROUP;
     for (int r = 0; r < R; r++) {
       const size_t i = (size_t)(m0 + r) * G + g;
       __m512i exact = _mm512_sub_epi32(dot[r], _mm512_set1_epi32(128 * a.qsum[i]));
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), _mm512_set1_ps(a.scale[i]), acc[r]);
     }
   }
-  __m512 s = _mm512_loadu_ps(scales);
-  for (int r = 0; r < R; r++) _mm512_storeu_ps(y + (size_t)(m0 + r) * N, _mm512_mul_ps(acc[r], s));
+
+  __m512 out(__m512 acc) const { return _mm512_mul_ps(acc, _mm512_loadu_ps(scales)); }
+};
+
+// R rows x one column block of 16: the rows' sums stay in registers over all of K.
+template <int R, class W>
+void tile(const Acts& a, int m0, int K, const W& w, float* y, int N) {
+  __m512 acc[R];
+  for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+  for (int g = 0; g < K / GROUP; g++) w.template group<R>(a, m0, K, g, acc);
+  for (int r = 0; r < R; r++) _mm512_storeu_ps(y + (size_t)(m0 + r) * N, w.out(acc[r]));
 }
 
-template <template <int> class Tile, class... P>
-void rows(int R, const P&... p) {
-  switch (R) {
-    case 1: Tile<1>::run(p...); break;
-    case 2: Tile<2>::run(p...); break;
-    case 3: Tile<3>::run(p...); break;
-    case 4: Tile<4>::run(p...); break;
-    case 5: Tile<5>::run(p...); break;
-    case 6: Tile<6>::run(p...); break;
-    case 7: Tile<7>::run(p...); break;
-    default: Tile<8>::run(p...); break;
+// y [M, N] = x [M, K] @ W^T for packed weights of kind W (N % 16 == 0, K % 32 == 0): column blocks
+// split across threads, rows in tiles of up to 8.
+template <class W, class P, class Q>
+void matmul(const float* x, int M, int K, P w, Q aux, int N, float* y, int threads) {
+  Acts a(x, M, K, threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int cb = 0; cb < N / 16; cb++) {
+    const W block(w, aux, cb, K / GROUP);
+    for (int m0 = 0; m0 < M; m0 += 8) {
+      float* yb = y + cb * 16;
+      switch (std::min(8, M - m0)) {
+        case 1: tile<1>(a, m0, K, block, yb, N); break;
+        case 2: tile<2>(a, m0, K, block, yb, N); break;
+        case 3: tile<3>(a, m0, K, block, yb, N); break;
+        case 4: tile<4>(a, m0, K, block, yb, N); break;
+        case 5: tile<5>(a, m0, K, block, yb, N); break;
+        case 6: tile<6>(a, m0, K, block, yb, N); break;
+        case 7: tile<7>(a, m0, K, block, yb, N); break;
+        default: tile<8>(a, m0, K, block, yb, N); break;
+      }
+    }
   }
 }
-
-template <int R> struct Int4 {
-  static void run(const Acts& a, int m0, int K, const uint8_t* w, const uint16_t* sz, float* y,
-                  int N) { int4_tile<R>(a, m0, K, w, sz, y, N); }
-};
-template <int R> struct Int8 {
-  static void run(const Acts& a, int m0, int K, const uint8_t* w, const float* s, float* y,
-                  int N) { int8_tile<R>(a, m0, K, w, s, y, N); }
-};
 
 // exp(x) for x <= 0 to ~3e-6 relative: 2^n * p(f), p the degree-5 Taylor polynomial of 2^f on
 // [-0.5, 0.5]
@@ -228,28 +243,15 @@ extern "C" {
 
 int sikao_abi() { return 1; }
 
-// y [M, N] fp32 = x [M, K] fp32 @ W^T, W int4 packed by engine/cpu/ops.py (N % 16 == 0,
-// K % 32 == 0).
+// y [M, N] fp32 = x [M, K] fp32 @ W^T, W packed by engine/cpu/ops.py (N % 16 == 0, K % 32 == 0).
 void sikao_int4_mm(const float* x, int M, int K, const uint8_t* w, const uint16_t* sz, int N,
                    float* y, int threads) {
-  Acts a(x, M, K, threads);
-  const int G = K / GROUP;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int cb = 0; cb < N / 16; cb++)
-    for (int m0 = 0; m0 < M; m0 += 8)
-      rows<Int4>(std::min(8, M - m0), a, m0, K, w + (size_t)cb * G * 256,
-                 sz + (size_t)cb * G * 32, y + cb * 16, N);
+  matmul<Int4>(x, M, K, w, sz, N, y, threads);
 }
 
 void sikao_int8_mm(const float* x, int M, int K, const uint8_t* w, const float* scales, int N,
                    float* y, int threads) {
-  Acts a(x, M, K, threads);
-  const int G = K / GROUP;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int cb = 0; cb < N / 16; cb++)
-    for (int m0 = 0; m0 < M; m0 += 8)
-      rows<Int8>(std::min(8, M - m0), a, m0, K, w + (size_t)cb * G * 512, scales + cb * 16,
-                 y + cb * 16, N);
+  matmul<Int8>(x, M, K, w, scales, N, y, threads);
 }
 
 // In place over bf16 scores s [rows, n], stacked blocks of `block` rows, each row the query at
