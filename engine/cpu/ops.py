@@ -66,18 +66,26 @@ def _mm(fn, x: Tensor, w: Tensor, aux: Tensor, n: int) -> Tensor:
     return y.view(*x.shape[:-1], n).to(x.dtype)
 
 
+def _int4(x: Tensor, w: Tensor, sz: Tensor) -> Tensor:
+    return _mm(library().sikao_int4_mm, x, w, sz, w.shape[0] * 16)
+
+
+def _int8(x: Tensor, w: Tensor, scales: Tensor) -> Tensor:
+    return _mm(library().sikao_int8_mm, x, w, scales, w.shape[0] * 16)
+
+
 def int4_mm(x: Tensor, w: Tensor, sz: Tensor) -> Tensor:
     """x [..., K] @ the packed int4 weight^T → [..., N], in x's dtype."""
     if torch.compiler.is_compiling():
         return torch.ops.sikao.int4_mm(x, w, sz)
-    return _mm(library().sikao_int4_mm, x, w, sz, w.shape[0] * 16)
+    return _int4(x, w, sz)
 
 
 def int8_mm(x: Tensor, w: Tensor, scales: Tensor) -> Tensor:
     """x [..., K] @ the packed int8 weight^T, times fp32 per-column scales → [..., N]."""
     if torch.compiler.is_compiling():
         return torch.ops.sikao.int8_mm(x, w, scales)
-    return _mm(library().sikao_int8_mm, x, w, scales, w.shape[0] * 16)
+    return _int8(x, w, scales)
 
 
 def decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
@@ -121,19 +129,11 @@ def causal_softmax_(s: Tensor, offset: int, period: int, visible: int) -> Tensor
     return s
 
 
-@torch.library.custom_op("sikao::int4_mm", mutates_args=())
-def _int4_op(x: Tensor, w: Tensor, sz: Tensor) -> Tensor:
-    return _mm(library().sikao_int4_mm, x, w, sz, w.shape[0] * 16)
-
-
-@torch.library.custom_op("sikao::int8_mm", mutates_args=())
-def _int8_op(x: Tensor, w: Tensor, scales: Tensor) -> Tensor:
-    return _mm(library().sikao_int8_mm, x, w, scales, w.shape[0] * 16)
-
-
-@torch.library.custom_op("sikao::decode_attention", mutates_args=())
-def _attention_op(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
-    return _decode_attention(q, k, v, lens)
+# the same functions as custom ops, for compiled steps
+_int4_op = torch.library.custom_op("sikao::int4_mm", _int4, mutates_args=())
+_int8_op = torch.library.custom_op("sikao::int8_mm", _int8, mutates_args=())
+_attention_op = torch.library.custom_op("sikao::decode_attention", _decode_attention,
+                                        mutates_args=())
 
 
 @_attention_op.register_fake
