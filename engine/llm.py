@@ -50,8 +50,7 @@ class LLM:
         self.quant = choose(self.config.quant, self.device, self.path)
         if self.fast:
             self.model = from_hf(loaded.hf_model, self.quant)
-            self.runner = FastRunner(self.model, self.device, self.dtype,
-                                     compile=self.config.compile,
+            self.runner = FastRunner(self.model, self.device, compile=self.config.compile,
                                      cuda_graphs=self.config.cuda_graphs)
             self.prefix = PrefixCache(self.config.prefix_cache_mb << 20)
         else:

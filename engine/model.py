@@ -82,8 +82,8 @@ class Block(nn.Module):
             vc[:, :, at:at + T] = v.transpose(1, 2)
         else:  # rows at their own positions (different lengths in one batch)
             rows, pos = at
-            kc[rows, :, pos] = k
-            vc[rows, :, pos] = v
+            kc[rows, :, pos] = k.to(kc.dtype)
+            vc[rows, :, pos] = v.to(vc.dtype)
         if gemm:  # a prompt chunk at positions at..at+T-1 (engine/attention.py)
             y = attention.prefill(q.transpose(1, 2), kc, vc, at)
         elif lens is not None:  # one query a row over its first lens[b] keys (engine/cpu)
@@ -110,6 +110,7 @@ class Transformer(nn.Module):
         self.register_buffer("sin", torch.empty(0, a.head_dim), persistent=False)
         self.gemm_prefill = False  # prompt chunks through engine/attention.py (set by from_hf)
         self.native_decode = False  # decode attention by engine/cpu (set by from_hf)
+        self.kv_dtype = torch.float32  # the KV cache's (set by from_hf)
 
     def forward(self, tokens, pos, k_cache, v_cache, all_logits=False, start=None):
         """tokens, pos: [B, T]; k_cache/v_cache: per layer [B, kv_heads, n, head_dim] views whose
@@ -196,6 +197,10 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     quantize_head(model, quant)
     model.gemm_prefill = quant != "none" and attention.pays(model.norm.weight.device)
     model.native_decode = ops.attention_fits(model.norm.weight, head_dim)
+    # Quantized models round K and V to bf16 in every prefill attention anyway (engine/attention.py);
+    # caching them so halves the bytes each decode step reads (8 forked branches over a 2,000-token
+    # context read 190 MB of fp32 KV a step).
+    model.kv_dtype = torch.bfloat16 if model.gemm_prefill and model.native_decode else dtype
     return model.eval()
 
 

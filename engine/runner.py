@@ -16,9 +16,10 @@ from engine.graphs import DecodeGraphs
 
 
 class FastRunner:
-    def __init__(self, model, device, dtype, chunk: int = 512, compile: bool = False,
+    def __init__(self, model, device, chunk: int = 512, compile: bool = False,
                  cuda_graphs: bool = True):
-        self.model, self.device, self.dtype, self.chunk = model, device, dtype, chunk
+        self.model, self.device, self.chunk = model, device, chunk
+        self.dtype = model.kv_dtype
         a = model.a
         self.shape = (a.n_kv_heads, a.head_dim)
         self.k: torch.Tensor | None = None

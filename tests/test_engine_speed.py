@@ -69,11 +69,12 @@ def test_mixed_lengths_and_one_length_decode_alike(exact_llm):
 def test_cache_grows_for_long_sequences_and_keeps_what_it_held(llm):
     from engine.runner import FastRunner
 
-    runner = FastRunner(llm.model, llm.device, llm.dtype)
+    runner = FastRunner(llm.model, llm.device)
     short = llm.encode("one two three")
     runner.prefill(0, short, 0)
     held = runner.read(0, len(short))
     ids = llm.encode("one two three four five six seven eight nine ten " * 40)
+    assert runner.k.dtype == llm.model.kv_dtype
     assert len(ids) > runner.k.shape[3]
     logits = runner.prefill(1, ids, 0)
     assert runner.k.shape[3] > len(ids)

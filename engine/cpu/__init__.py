@@ -1,1 +1,2 @@
-"""Native CPU kernels (kernels.cpp), compiled once per machine and called through ctypes."""
+"""Native CPU kernels (matmul.cpp, attention.cpp, sampling.cpp), compiled once per machine and
+called through ctypes."""

@@ -1,4 +1,4 @@
-"""Compile kernels.cpp for this CPU once, cache the library, load it with ctypes.
+"""Compile the kernels (*.cpp here) for this CPU once, cache the library, load it with ctypes.
 
 Built with -march=native into a file keyed by the source, the flags and the CPU's features, so a
 cache shared between machines never hands one a library with instructions it lacks. Without a
@@ -21,7 +21,8 @@ import torch
 
 from engine.paths import kernels_dir
 
-SOURCE = Path(__file__).with_name("kernels.cpp")
+HERE = Path(__file__).parent
+SOURCES = sorted(HERE.glob("*.cpp"))
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
 ABI = 1
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ SIGNATURES = {
     "sikao_int4_mm": [P, I, I, P, P, I, P, I],
     "sikao_int8_mm": [P, I, I, P, P, I, P, I],
     "sikao_causal_softmax": [P, I, I, I, I, I, I, I],
-    "sikao_decode_attention": [P, P, P, P, I, I, I, I, L, L, L, P, I],
+    "sikao_decode_attention": [P, P, P, P, I, I, I, I, L, L, L, P, I, I],
     "sikao_row_stats": [P, I, I, I, P, P, P, I],
 }
 
@@ -58,7 +59,7 @@ def _compile(out: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".so")
     os.close(fd)
     try:  # written aside and renamed: concurrent processes never load a half-written library
-        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], check=True, capture_output=True,
+        subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True,
                        text=True, timeout=300)
         os.replace(tmp, out)
     except subprocess.CalledProcessError as e:
@@ -73,7 +74,8 @@ def _compile(out: Path) -> None:
 def library() -> ctypes.CDLL | None:
     if not supported():
         return None
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, _cpu_id()]).encode()).hexdigest()
+    code = [f.read_text() for f in sorted([*SOURCES, *HERE.glob("*.h")])]
+    key = hashlib.sha256("\0".join([*code, *FLAGS, _cpu_id()]).encode()).hexdigest()
     path = kernels_dir() / f"kernels-{key[:16]}.so"
     try:
         if not path.exists():

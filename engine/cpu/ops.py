@@ -11,7 +11,7 @@ from torch import Tensor
 
 from engine.cpu.build import library
 
-GROUP = 32  # kernels.cpp's activation block and int4 group
+GROUP = 32  # matmul.cpp's activation block and int4 group
 
 
 def fits(n: int, k: int) -> bool:
@@ -90,7 +90,7 @@ def int8_mm(x: Tensor, w: Tensor, scales: Tensor) -> Tensor:
 
 def decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
     """One query per row: q [B, H, D] fp32 over the first lens[b] (int32) positions of row b of
-    the caches k, v [B, KV, n, D] (views with a contiguous last dim) → [B, H, D]."""
+    the caches k, v [B, KV, n, D] (fp32 or bf16 views with a contiguous last dim) → [B, H, D]."""
     if torch.compiler.is_compiling():
         return torch.ops.sikao.decode_attention(q, k, v, lens)
     return _decode_attention(q, k, v, lens)
@@ -98,12 +98,13 @@ def decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
 
 def _decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
     B, H, D = q.shape
-    assert k.stride() == v.stride() and k.stride(-1) == 1 and q.dtype == k.dtype == torch.float32
+    assert k.stride() == v.stride() and k.stride(-1) == 1 and k.dtype == v.dtype
+    assert q.dtype == torch.float32 and k.dtype in (torch.float32, torch.bfloat16)
     q = q.contiguous()
     y = torch.empty_like(q)
     library().sikao_decode_attention(q.data_ptr(), k.data_ptr(), v.data_ptr(), y.data_ptr(), B, H,
                                      k.shape[1], D, *k.stride()[:3], lens.data_ptr(),
-                                     torch.get_num_threads())
+                                     int(k.dtype == torch.bfloat16), torch.get_num_threads())
     return y
 
 

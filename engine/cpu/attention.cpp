@@ -1,0 +1,235 @@
+// Attention kernels: single-query decode attention over the slot cache (fp32, or bf16 for
+// quantized models), and the causal softmax of the bf16 prefill attention (engine/attention.py).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+
+using namespace sikao;
+
+namespace {
+
+// 16 vectors to one whose lane j is the sum of a[j]'s lanes: a transpose-and-add tree (45 ops;
+// 16 horizontal reductions take ~130 and were most of the decode attention's time)
+inline __m512 sum16(const __m512* a) {
+  __m512 t[8], u[4], w[2];
+  for (int i = 0; i < 8; i++)  // lane pairs (0, 2), (1, 3) of every 128-bit quarter
+    t[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
+                         _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+  for (int i = 0; i < 4; i++) {  // quarter q of u[i] holds keys 4i..4i+3 summed over quarter q
+    __m512d x = _mm512_castps_pd(t[2 * i]), y = _mm512_castps_pd(t[2 * i + 1]);
+    u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  for (int i = 0; i < 2; i++)  // quarters (0, 1) and (2, 3) added
+    w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xDD));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88),
+                       _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
+}
+
+// q . k for the m (<= 16) keys at k, k + sn, ...; lanes past m are 0. C: head_dim / 16.
+template <int C>
+inline __m512 dots(const float* q, const float* k, long sn, int m) {
+  __m512 acc[16];
+  for (int j = 0; j < 16; j++) {
+    acc[j] = _mm512_setzero_ps();
+    if (j < m)
+      for (int c = 0; c < C; c++)
+        acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(k + j * sn + 16 * c),
+                                 _mm512_loadu_ps(q + 16 * c), acc[j]);
+  }
+  return sum16(acc);
+}
+
+template <int C>  // bf16 keys, q rounded to bf16: pairs of products per lane (vdpbf16ps)
+inline __m512 dots(const uint16_t* q, const uint16_t* k, long sn, int m) {
+  __m512 acc[16];
+  for (int j = 0; j < 16; j++) {
+    acc[j] = _mm512_setzero_ps();
+    if (j < m)
+      for (int c = 0; c < C / 2; c++)
+        acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)_mm512_loadu_si512(k + j * sn + 32 * c),
+                                  (__m512bh)_mm512_loadu_si512(q + 32 * c));
+  }
+  return sum16(acc);
+}
+
+inline void put(float* p, __m512 x) { _mm512_storeu_ps(p, x); }
+inline void put(uint16_t* p, __m512 x) {
+  _mm256_storeu_si256((__m256i*)p, (__m256i)_mm512_cvtneps_pbh(x));
+}
+
+// Heads whose C accumulators fit in registers beside one value row.
+template <int C>
+constexpr int HEADS = C >= 16 ? 1 : 24 / C;
+
+// y[h] = inv[h] * sum_j p[h][j] v_j for g <= HEADS<C> heads (p rows `ps` apart).
+template <int C>
+void mix(const float* p, int ps, int g, const float* v, long sn, int n, const float* inv,
+         float* y) {
+  constexpr int HG = HEADS<C>;
+  __m512 o[HG][C];
+  for (int h = 0; h < HG; h++)
+    for (int c = 0; c < C; c++) o[h][c] = _mm512_setzero_ps();
+  for (int j = 0; j < n; j++) {
+    for (int b = 0; b < 64 * C && j + 16 < n; b += 64)
+      _mm_prefetch((const char*)(v + (j + 16) * sn) + b, _MM_HINT_T0);
+    __m512 vj[C];
+    for (int c = 0; c < C; c++) vj[c] = _mm512_loadu_ps(v + j * sn + 16 * c);
+    for (int h = 0; h < HG; h++) {
+      if (h >= g) break;
+      __m512 pj = _mm512_set1_ps(p[h * ps + j]);
+      for (int c = 0; c < C; c++) o[h][c] = _mm512_fmadd_ps(pj, vj[c], o[h][c]);
+    }
+  }
+  for (int h = 0; h < g; h++)
+    for (int c = 0; c < C; c++)
+      _mm512_storeu_ps(y + h * 16 * C + 16 * c, _mm512_mul_ps(o[h][c], _mm512_set1_ps(inv[h])));
+}
+
+// bf16 values and probabilities: keys taken in pairs, rows j and j+1 interleaved (dims in the
+// order unpacklo/hi leave them, restored at the end) so each vdpbf16ps adds p_j v_j + p_j+1 v_j+1.
+// p must hold a 0 after an odd n.
+template <int C>
+void mix(const uint16_t* p, int ps, int g, const uint16_t* v, long sn, int n, const float* inv,
+         float* y) {
+  constexpr int HG = HEADS<C>;
+  __m512 o[HG][C];
+  for (int h = 0; h < HG; h++)
+    for (int c = 0; c < C; c++) o[h][c] = _mm512_setzero_ps();
+  for (int j = 0; j < n; j += 2) {
+    for (int b = 0; b < 64 * C && j + 17 < n; b += 64)
+      _mm_prefetch((const char*)(v + (j + 16) * sn) + b, _MM_HINT_T0);
+    __m512i vj[C];
+    for (int c = 0; c < C / 2; c++) {
+      __m512i a = _mm512_loadu_si512(v + j * sn + 32 * c);
+      __m512i b = j + 1 < n ? _mm512_loadu_si512(v + (j + 1) * sn + 32 * c) : _mm512_setzero_si512();
+      vj[2 * c] = _mm512_unpacklo_epi16(a, b);
+      vj[2 * c + 1] = _mm512_unpackhi_epi16(a, b);
+    }
+    for (int h = 0; h < HG; h++) {
+      if (h >= g) break;
+      __m512bh pj = (__m512bh)_mm512_set1_epi32(*(const int32_t*)(p + h * ps + j));
+      for (int c = 0; c < C; c++) o[h][c] = _mm512_dpbf16_ps(o[h][c], pj, (__m512bh)vj[c]);
+    }
+  }
+  // unpacklo held dims 0-3, 8-11, 16-19, 24-27 of each 32; unpackhi the others
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  for (int h = 0; h < g; h++) {
+    __m512 scale = _mm512_set1_ps(inv[h]);
+    for (int c = 0; c < C / 2; c++) {
+      float* out = y + h * 16 * C + 32 * c;
+      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(o[h][2 * c], lo, o[h][2 * c + 1]), scale));
+      _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(o[h][2 * c], hi, o[h][2 * c + 1]), scale));
+    }
+  }
+}
+
+// The query heads of one KV head over its first n keys: scores a block of 16 keys at a time
+// (each key read once for all G heads), softmax, then values for up to HEADS<C> heads at a time.
+template <class T, int C>
+void attend(const float* q, const T* kh, const T* vh, float* y, int G, int n, long sn) {
+  const int np = (n + 16) & ~15;  // whole blocks, and the pad after an odd n
+  std::vector<float> s((size_t)G * np);
+  std::vector<T> p((size_t)G * np), qt((size_t)G * 16 * C);
+  for (int i = 0; i < G * 16 * C; i += 16) put(qt.data() + i, _mm512_loadu_ps(q + i));
+  const __m512 scale = _mm512_set1_ps(1.f / std::sqrt(16.f * C));
+  for (int j = 0; j < n; j += 16) {
+    for (int i = j + 32; i < std::min(n, j + 48); i++)  // the hardware prefetcher lags
+      for (int b = 0; b < 16 * C * (int)sizeof(T); b += 64)
+        _mm_prefetch((const char*)(kh + i * sn) + b, _MM_HINT_T0);
+    for (int h = 0; h < G; h++)
+      _mm512_storeu_ps(s.data() + h * np + j,
+                       _mm512_mul_ps(dots<C>(qt.data() + h * 16 * C, kh + j * sn, sn,
+                                             std::min(16, n - j)), scale));
+  }
+  std::vector<float> inv(G);
+  for (int h = 0; h < G; h++) {
+    const float* sh = s.data() + h * np;
+    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16)
+      mx = _mm512_mask_max_ps(mx, first(n - j), mx, _mm512_loadu_ps(sh + j));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    for (int j = 0; j < np; j += 16) {
+      __m512 e = _mm512_maskz_mov_ps(first(n - j), exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sh + j), m)));
+      put(p.data() + h * np + j, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    inv[h] = 1.f / _mm512_reduce_add_ps(sum);
+  }
+  for (int h = 0; h < G; h += HEADS<C>)
+    mix<C>(p.data() + h * np, np, std::min(HEADS<C>, G - h), vh, sn, n, inv.data() + h,
+           y + h * 16 * C);
+}
+
+template <class T>
+void decode(const float* q, const T* k, const T* v, float* y, int B, int H, int KV, int D, long sb,
+            long sh, long sn, const int* lens, int threads) {
+  const int G = H / KV;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int t = 0; t < B * KV; t++) {
+    const int b = t / KV, h = t % KV;
+    const size_t at = (size_t)t * G * D;
+    const T *kh = k + b * sb + h * sh, *vh = v + b * sb + h * sh;
+    switch (D) {
+      case 64: attend<T, 4>(q + at, kh, vh, y + at, G, lens[b], sn); break;
+      case 128: attend<T, 8>(q + at, kh, vh, y + at, G, lens[b], sn); break;
+      default: attend<T, 16>(q + at, kh, vh, y + at, G, lens[b], sn); break;
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+// One query per row: y [B, H, D] = softmax(q k^T / sqrt(D)) v over the first lens[b] keys of row
+// b. q and y contiguous fp32; k and v caches (fp32, or bf16 when `bf16`) sharing strides (row,
+// head, position; the last dim contiguous); query heads h*G..h*G+G-1 read KV head h. One task
+// per (row, KV head).
+void sikao_decode_attention(const float* q, const void* k, const void* v, float* y, int B, int H,
+                            int KV, int D, long sb, long sh, long sn, const int* lens, int bf16,
+                            int threads) {
+  if (bf16)
+    decode(q, (const uint16_t*)k, (const uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens, threads);
+  else
+    decode(q, (const float*)k, (const float*)v, y, B, H, KV, D, sb, sh, sn, lens, threads);
+}
+
+// In place over bf16 scores s [rows, n], stacked blocks of `block` rows, each row the query at
+// position t = (offset + its index in the block) % period: it sees keys 0..visible0 + t and the
+// keys after those become 0 (causal attention of `period` queries appended after visible0 keys).
+void sikao_causal_softmax(uint16_t* s, int rows, int n, int block, int offset, int period,
+                          int visible0, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int r = 0; r < rows; r++) {
+    uint16_t* p = s + (size_t)r * n;
+    const int len = std::min(n, visible0 + (offset + r % block) % period + 1);
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < len; j += 16) mx = _mm512_max_ps(mx, load_bf16(p + j, first(len - j)));
+    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    std::vector<float> e(len);
+    __m512 sum = _mm512_setzero_ps();
+    for (int j = 0; j < len; j += 16) {
+      __mmask16 k = first(len - j);
+      __m512 v = exp_neg(_mm512_sub_ps(load_bf16(p + j, k), m));
+      v = _mm512_maskz_mov_ps(k, v);
+      sum = _mm512_add_ps(sum, v);
+      _mm512_mask_storeu_ps(e.data() + j, k, v);
+    }
+    __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
+    for (int j = 0; j < len; j += 16) {
+      __mmask16 k = first(len - j);
+      __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, e.data() + j), inv);
+      _mm256_mask_storeu_epi16(p + j, k, (__m256i)_mm512_cvtneps_pbh(v));
+    }
+    for (int j = len; j < n; j++) p[j] = 0;
+  }
+}
+
+}
