@@ -167,13 +167,13 @@ class LLM:
                 return []
             prefill = [s for s in running if len(s.pending) != 1]
             decode = [s for s in running if len(s.pending) == 1]
-            rows = [self.runner.prefill(s.slot, s.pending, s.cached) for s in prefill]
-            if decode:
-                rows += list(self.runner.decode([s.slot for s in decode],
-                                                [s.pending[0] for s in decode],
-                                                [s.cached for s in decode]))
+            rows = [self.runner.prefill(s.slot, s.pending, s.cached)[None] for s in prefill]
+            if decode:  # [B, V] as the runner returns it: no copy of 8 x 49k logits a step
+                rows.append(self.runner.decode([s.slot for s in decode],
+                                               [s.pending[0] for s in decode],
+                                               [s.cached for s in decode]))
             batch = prefill + decode
-            out = sample(torch.stack(rows), [s.params for s in batch],
+            out = sample(rows[0] if len(rows) == 1 else torch.cat(rows), [s.params for s in batch],
                          [s.generator for s in batch], [s.token_ids for s in batch])
             tokens, lps, confs = out.token_ids.tolist(), out.logprobs.tolist(), out.confidence.tolist()
             return [self._advance(s, t, lp, c) for s, t, lp, c in zip(batch, tokens, lps, confs)]

@@ -40,7 +40,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
-        if x.dtype == torch.float32:  # one fused call: what HF's formula computes in fp32
+        if ops.eager(x, 16):
+            return ops.rms_norm(x, self.weight, self.eps)
+        if x.dtype == torch.float32:  # what HF's formula computes in fp32
             return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
@@ -74,7 +76,10 @@ class Block(nn.Module):
         qk = qk.view(B, T, H + KV, hd)
         if a.qk_norm:
             qk = torch.cat([self.q_norm(qk[:, :, :H]), self.k_norm(qk[:, :, H:])], dim=2)
-        qk = qk * cos + rotate_half(qk) * sin  # q and k rotated together: half the ops
+        if ops.eager(qk, 32):  # q and k rotated together: one call (or half the ops)
+            ops.rope_(qk, cos, sin)
+        else:
+            qk = qk * cos + rotate_half(qk) * sin
         q, k = qk.split([H, KV], dim=2)
         v = v.view(B, T, KV, hd)
         if isinstance(at, int):  # every row writes at positions at..at+T-1: a slice, no scatter

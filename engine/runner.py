@@ -104,7 +104,7 @@ class FastRunner:
                 logits = self.step(t, p, *self._views(slice(0, B), n))
         for s, q in zip(slots, pos):
             self.lens[s] = q + 1
-        return logits[rows]
+        return logits if slots == list(range(B)) else logits[rows]
 
     @torch.inference_mode()  # the caches grown inside prefill/decode are inference tensors
     def copy(self, src: int, dst: int) -> None:

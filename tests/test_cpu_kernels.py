@@ -86,6 +86,24 @@ def test_causal_softmax_masks_by_position_across_blocks():
 
 
 @native
+@pytest.mark.parametrize("shape", [(1, 1, 576), (8, 1, 576), (3, 5, 64), (1, 200, 576)])
+def test_rms_norm_and_rope_match_torch(shape):
+    from engine.model import rotate_half
+
+    x, w = torch.randn(shape, generator=gen), torch.randn(shape[-1], generator=gen)
+    assert ops.eager(x, 16) and not ops.eager(x.double(), 16) and not ops.eager(x[..., :8], 16)
+    got = ops.rms_norm(x, w, 1e-5)
+    assert (got - F.rms_norm(x, (shape[-1],), w, 1e-5)).abs().max() < 1e-5
+    B, T = shape[:2]
+    qkv = torch.randn(B, T, 15 * 64, generator=gen)  # 9 + 3 heads rotated, 3 value heads not
+    qk = qkv[..., :12 * 64].view(B, T, 12, 64)
+    cos, sin = torch.randn(2, B, T, 1, 64, generator=gen).unbind(0)
+    want, v = qk * cos + rotate_half(qk) * sin, qkv[..., 12 * 64:].clone()
+    ops.rope_(qk, cos, sin)
+    assert (qk - want).abs().max() < 1e-5 and torch.equal(qkv[..., 12 * 64:], v)
+
+
+@native
 @pytest.mark.parametrize("B,V", [(1, 49152), (4, 1000), (2, 37), (3, 5)])
 def test_row_stats_match_torch(B, V):
     x = torch.randn(B, V, generator=gen) * 3

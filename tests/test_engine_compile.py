@@ -1,6 +1,6 @@
 """The compiled decode step (`EngineConfig(compile=True)`, `sikao serve --compile`) computes what
 the eager one does, on both decode paths: rows of one length (forks, a single stream) and rows of
-many. Compared teacher-forced, logits step by step, so a bf16 near-tie can't make the two runs part."""
+many. Compared teacher-forced, logits step by step, so a near-tie can't make the two runs part."""
 import pytest
 import torch
 
@@ -32,7 +32,12 @@ def test_compiled_step_computes_what_the_eager_one_does(llm):
     for prompts in ([one, one, one], [one, two]):  # one length: slices; ragged: scatter and mask
         eager, fast = logits_along(llm.runner, prompts), logits_along(compiled.runner, prompts)
         # Quantized activations make the logits jumpy: scaling the embeddings by 1 + 1e-6 moves
-        # logits of ~30 by up to ~1 (int8 activation blocks; ~0.4 with bf16 ones), and a fused
-        # RMSNorm differs from the eager one by about that much. So: close as a whole, same argmax.
+        # logits of ~30 by up to ~1 (int8 activation blocks; ~0.4 with bf16 ones), and the fused
+        # RMSNorm and rotary embedding differ from the eager ones by about that much (measured:
+        # up to 1.3, 3 % as a whole). So: close as a whole, and the same argmax wherever the
+        # eager step's top two are further apart than that.
         assert (fast - eager).norm() / eager.norm() < 5e-2, (fast - eager).abs().max()
-        assert torch.equal(fast.argmax(-1), eager.argmax(-1))
+        top = eager.topk(2, dim=-1).values
+        clear = top[..., 0] - top[..., 1] > 2
+        assert clear.sum() >= 2
+        assert torch.equal(fast.argmax(-1)[clear], eager.argmax(-1)[clear])

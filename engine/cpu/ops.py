@@ -108,6 +108,36 @@ def _decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
     return y
 
 
+def eager(x: Tensor, multiple: int) -> bool:
+    """Can the elementwise kernels take x (fp32 on CPU, a last dim that is a multiple of
+    `multiple`)? Not inside a compiled step, whose own fused code does better."""
+    return (not torch.compiler.is_compiling() and x.dtype == torch.float32
+            and x.device.type == "cpu" and x.shape[-1] % multiple == 0 and library() is not None)
+
+
+def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+    """RMSNorm over x's last dim (a multiple of 16) with an fp32 weight."""
+    x = x.contiguous()
+    y = torch.empty_like(x)
+    n = x.shape[-1]
+    library().sikao_rms_norm(x.data_ptr(), weight.data_ptr(), y.data_ptr(), x.numel() // n, n, eps,
+                             torch.get_num_threads())
+    return y
+
+
+def rope_(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """The rotary embedding in place over x [B, T, heads, D] (D a multiple of 32; heads packed
+    within a position, positions evenly strided: a view of the qkv output will do) with cos and
+    sin [B, T, 1, D] contiguous."""
+    B, T, heads, D = x.shape
+    stride = x.stride(1) if T > 1 else x.stride(0)  # a size-1 dim's stride is arbitrary
+    assert x.stride(-1) == 1 and x.stride(-2) == D and (B == 1 or x.stride(0) == T * stride)
+    assert cos.is_contiguous() and sin.is_contiguous() and cos.dtype == sin.dtype == torch.float32
+    library().sikao_rope(x.data_ptr(), stride, B * T, heads, D, cos.data_ptr(),
+                         sin.data_ptr(), torch.get_num_threads())
+    return x
+
+
 def row_stats(logits: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     """Per row of fp32 logits [B, V]: (logsumexp, mean of the k largest, argmax)."""
     x = logits.contiguous()
