@@ -15,6 +15,7 @@ from torch import nn
 
 from engine import attention
 from engine.cpu import ops
+from engine.quant import QuantLinear, quantize, quantize_head, swiglu
 
 FAMILIES = ("llama", "qwen2", "qwen3")
 
@@ -97,8 +98,9 @@ class Block(nn.Module):
             y = F.scaled_dot_product_attention(q.transpose(1, 2), kc, vc, attn_mask=mask,
                                                enable_gqa=True, is_causal=T > 1 and at == 0)
         x = x + self.o(y.transpose(1, 2).reshape(B, T, -1))
-        gate, up = self.gate_up(self.mlp_norm(x)).chunk(2, dim=-1)
-        return x + self.down(F.silu(gate) * up)
+        h = self.mlp_norm(x)
+        h = self.gate_up.swiglu(h) if isinstance(self.gate_up, QuantLinear) else swiglu(self.gate_up(h))
+        return x + self.down(h)
 
 
 class Transformer(nn.Module):
@@ -169,8 +171,6 @@ def supports(hf_config) -> bool:
 def from_hf(hf_model, quant: str = "none") -> Transformer:
     """Our model from a loaded HF one, built a layer at a time: each HF layer's weights are fused
     (and quantized) and then released, so peak memory stays near one model plus one layer."""
-    from engine.quant import quantize, quantize_head
-
     c = hf_model.config
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     sd = hf_model.state_dict()

@@ -43,7 +43,25 @@ def int4_weights(w: Tensor, group: int) -> tuple[Tensor, Tensor, Tensor]:
     return q.reshape(n, k), scales, lo + 8 * scales
 
 
-class Int8Linear(nn.Module):
+def swiglu(y: Tensor) -> Tensor:
+    """The llama MLP's activation over a fused gate-up output [..., 2 * hidden]."""
+    gate, up = y.chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
+class QuantLinear(nn.Module):
+    """What the quantized layers share: the SwiGLU of a fused gate-up weight, computed in the
+    native matmul's epilogue (half the output written, no separate SiLU and product)."""
+
+    kernel: str | None
+
+    def swiglu(self, x: Tensor) -> Tensor:
+        if self.kernel == "native" and self.bias is None and self.weight.shape[0] % 2 == 0:
+            return self.native(x, glu=True)
+        return swiglu(self(x))
+
+
+class Int8Linear(QuantLinear):
     def __init__(self, weight: Tensor, bias: Tensor | None, dtype: torch.dtype, pack: bool = True):
         super().__init__()
         q, scales = int8_weights(weight)
@@ -62,9 +80,12 @@ class Int8Linear(nn.Module):
             if not _agrees(self, ref):
                 self.kernel, self.weight = None, q
 
+    def native(self, x: Tensor, glu: bool = False) -> Tensor:
+        return ops.int8_mm(x, self.weight, self.kernel_scales, glu)
+
     def forward(self, x: Tensor) -> Tensor:
         if self.kernel == "native":
-            y = ops.int8_mm(x, self.weight, self.kernel_scales)
+            y = self.native(x)
         elif self.kernel == "torch":
             y = torch.ops.aten._weight_int8pack_mm(x.reshape(-1, x.shape[-1]).to(KERNEL_DTYPE),
                                                    self.weight, self.kernel_scales)
@@ -81,7 +102,7 @@ class Int8Linear(nn.Module):
         return self.weight.float() * self.scales.float()[:, None]
 
 
-class Int4Linear(nn.Module):
+class Int4Linear(QuantLinear):
     def __init__(self, weight: Tensor, bias: Tensor | None, group: int):
         super().__init__()
         self.group = group
@@ -100,9 +121,12 @@ class Int4Linear(nn.Module):
         if self.kernel and not _agrees(self, ref):
             self.kernel, self.weight, self.scales_zeros = None, q.to(torch.uint8), sz
 
+    def native(self, x: Tensor, glu: bool = False) -> Tensor:
+        return ops.int4_mm(x, self.weight, self.scales_zeros, glu)
+
     def forward(self, x: Tensor) -> Tensor:
         if self.kernel == "native":
-            y = ops.int4_mm(x, self.weight, self.scales_zeros)
+            y = self.native(x)
         elif self.kernel == "torch":
             op = (torch.ops.aten._weight_int4pack_mm_for_cpu if x.device.type == "cpu"
                   else torch.ops.aten._weight_int4pack_mm)

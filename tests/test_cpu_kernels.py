@@ -52,6 +52,18 @@ def test_layers_take_the_native_kernels_and_keep_their_bias():
 
 
 @native
+@pytest.mark.parametrize("rows", [1, 8, 13])
+def test_swiglu_in_the_matmul_epilogue(rows):
+    w, x = torch.randn(96, 64, generator=gen), torch.randn(rows, 64, generator=gen) * 3
+    for layer in (Int4Linear(w, None, 32), Int8Linear(w, None, torch.float32)):
+        y = layer(x)  # rows 0..47 the gate, 48..95 the up projection
+        want = F.silu(y[:, :48]) * y[:, 48:]
+        got = layer.swiglu(x)
+        assert got.shape == (rows, 48) and rel(got, want) < 1e-5
+    assert (got - want).abs().max() < 1e-4  # silu of negative gates too (exp of |x| only)
+
+
+@native
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("D,H,KV", [(64, 9, 3), (128, 4, 4), (64, 16, 2), (256, 8, 1)])
 def test_decode_attention_matches_sdpa_per_row_length(D, H, KV, dtype):

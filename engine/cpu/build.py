@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 SIGNATURES = {
-    "sikao_int4_mm": [P, I, I, P, P, I, P, I],
-    "sikao_int8_mm": [P, I, I, P, P, I, P, I],
+    "sikao_int4_mm": [P, I, I, P, P, I, P, I, I],
+    "sikao_int8_mm": [P, I, I, P, P, I, P, I, I],
     "sikao_causal_softmax": [P, I, I, I, I, I, I, I],
     "sikao_decode_attention": [P, P, P, P, I, I, I, I, L, L, L, P, I, I],
     "sikao_row_stats": [P, I, I, I, P, P, P, I],

@@ -120,37 +120,61 @@ struct Int8 {
   __m512 out(__m512 acc) const { return _mm512_mul_ps(acc, _mm512_loadu_ps(scales)); }
 };
 
-// R rows x one column block of 16: the rows' sums stay in registers over all of K.
-template <int R, class W>
-void tile(const Acts& a, int m0, int K, const W& w, float* y, int N) {
-  __m512 acc[R];
-  for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-  for (int g = 0; g < K / GROUP; g++) w.template group<R>(a, m0, K, g, acc);
-  for (int r = 0; r < R; r++) _mm512_storeu_ps(y + (size_t)(m0 + r) * N, w.out(acc[r]));
+// silu(v) = v / (1 + e^-v), with exp_neg's argument kept <= 0: v e^v / (1 + e^v) for v < 0
+inline __m512 silu(__m512 v) {
+  __m512 e = exp_neg(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(v)));
+  __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+  return _mm512_div_ps(_mm512_mask_mul_ps(v, neg, v, e), _mm512_add_ps(e, _mm512_set1_ps(1.f)));
+}
+
+// R rows x one column block of 16 (B = 1), or x a gate block and its up block (B = 2, the
+// output silu(gate) * up): the rows' sums stay in registers over all of K.
+template <int R, int B, class W>
+void tile(const Acts& a, int m0, int K, const W* w, float* y, int N) {
+  __m512 out[B][R];
+  for (int b = 0; b < B; b++) {  // one block at a time: R accumulators, no spills in the K loop
+    __m512 acc[R];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    for (int g = 0; g < K / GROUP; g++) w[b].template group<R>(a, m0, K, g, acc);
+    for (int r = 0; r < R; r++) out[b][r] = w[b].out(acc[r]);
+  }
+  for (int r = 0; r < R; r++)
+    _mm512_storeu_ps(y + (size_t)(m0 + r) * N,
+                     B == 2 ? _mm512_mul_ps(silu(out[0][r]), out[B - 1][r]) : out[0][r]);
 }
 
 // y [M, N] = x [M, K] @ W^T for packed weights of kind W (N % 16 == 0, K % 32 == 0): column blocks
-// split across threads, rows in tiles of up to 8.
-template <class W, class P, class Q>
+// split across threads, rows in tiles of up to 8. B = 2: W's rows are a gate and an up projection
+// (N / 2 each) and y [M, N / 2] = silu(x gate^T) * (x up^T), the SwiGLU of llama MLPs.
+template <class W, int B, class P, class Q>
 void matmul(const float* x, int M, int K, P w, Q aux, int N, float* y, int threads) {
   Acts a(x, M, K, threads);
+  const int n = N / B, blocks = n / 16;
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int cb = 0; cb < N / 16; cb++) {
-    const W block(w, aux, cb, K / GROUP);
+  for (int cb = 0; cb < blocks; cb++) {
+    const W block[2] = {W(w, aux, cb, K / GROUP), W(w, aux, cb + (B - 1) * blocks, K / GROUP)};
     for (int m0 = 0; m0 < M; m0 += 8) {
       float* yb = y + cb * 16;
       switch (std::min(8, M - m0)) {
-        case 1: tile<1>(a, m0, K, block, yb, N); break;
-        case 2: tile<2>(a, m0, K, block, yb, N); break;
-        case 3: tile<3>(a, m0, K, block, yb, N); break;
-        case 4: tile<4>(a, m0, K, block, yb, N); break;
-        case 5: tile<5>(a, m0, K, block, yb, N); break;
-        case 6: tile<6>(a, m0, K, block, yb, N); break;
-        case 7: tile<7>(a, m0, K, block, yb, N); break;
-        default: tile<8>(a, m0, K, block, yb, N); break;
+        case 1: tile<1, B>(a, m0, K, block, yb, n); break;
+        case 2: tile<2, B>(a, m0, K, block, yb, n); break;
+        case 3: tile<3, B>(a, m0, K, block, yb, n); break;
+        case 4: tile<4, B>(a, m0, K, block, yb, n); break;
+        case 5: tile<5, B>(a, m0, K, block, yb, n); break;
+        case 6: tile<6, B>(a, m0, K, block, yb, n); break;
+        case 7: tile<7, B>(a, m0, K, block, yb, n); break;
+        default: tile<8, B>(a, m0, K, block, yb, n); break;
       }
     }
   }
+}
+
+template <class W, class P, class Q>
+void dispatch(const float* x, int M, int K, P w, Q aux, int N, float* y, int glu, int threads) {
+  if (glu)
+    matmul<W, 2>(x, M, K, w, aux, N, y, threads);
+  else
+    matmul<W, 1>(x, M, K, w, aux, N, y, threads);
 }
 
 }  // namespace
@@ -159,14 +183,15 @@ extern "C" {
 
 int sikao_abi() { return 1; }
 
-// y [M, N] fp32 = x [M, K] fp32 @ W^T, W packed by engine/cpu/ops.py (N % 16 == 0, K % 32 == 0).
+// y [M, N] fp32 = x [M, K] fp32 @ W^T, W packed by engine/cpu/ops.py (N % 16 == 0, K % 32 == 0);
+// with `glu`, y [M, N / 2] = silu(first half) * second half (N % 32 == 0).
 void sikao_int4_mm(const float* x, int M, int K, const uint8_t* w, const uint16_t* sz, int N,
-                   float* y, int threads) {
-  matmul<Int4>(x, M, K, w, sz, N, y, threads);
+                   float* y, int glu, int threads) {
+  dispatch<Int4>(x, M, K, w, sz, N, y, glu, threads);
 }
 
 void sikao_int8_mm(const float* x, int M, int K, const uint8_t* w, const float* scales, int N,
-                   float* y, int threads) {
-  matmul<Int8>(x, M, K, w, scales, N, y, threads);
+                   float* y, int glu, int threads) {
+  dispatch<Int8>(x, M, K, w, scales, N, y, glu, threads);
 }
 }

@@ -58,34 +58,37 @@ def int8_rows(w: Tensor, ids: Tensor) -> Tensor:
     return (rows.reshape(*ids.shape, -1) ^ 0x80).view(torch.int8)
 
 
-def _mm(fn, x: Tensor, w: Tensor, aux: Tensor, n: int) -> Tensor:
+def _mm(fn, x: Tensor, w: Tensor, aux: Tensor, glu: bool) -> Tensor:
     x2 = x.reshape(-1, x.shape[-1]).float().contiguous()
-    y = torch.empty(x2.shape[0], n)
+    n = w.shape[0] * 16
+    y = torch.empty(x2.shape[0], n // 2 if glu else n)
     fn(x2.data_ptr(), x2.shape[0], x2.shape[1], w.data_ptr(), aux.data_ptr(), n, y.data_ptr(),
-       torch.get_num_threads())
-    return y.view(*x.shape[:-1], n).to(x.dtype)
+       int(glu), torch.get_num_threads())
+    return y.view(*x.shape[:-1], y.shape[-1]).to(x.dtype)
 
 
-def _int4(x: Tensor, w: Tensor, sz: Tensor) -> Tensor:
-    return _mm(library().sikao_int4_mm, x, w, sz, w.shape[0] * 16)
+def _int4(x: Tensor, w: Tensor, sz: Tensor, glu: bool = False) -> Tensor:
+    return _mm(library().sikao_int4_mm, x, w, sz, glu)
 
 
-def _int8(x: Tensor, w: Tensor, scales: Tensor) -> Tensor:
-    return _mm(library().sikao_int8_mm, x, w, scales, w.shape[0] * 16)
+def _int8(x: Tensor, w: Tensor, scales: Tensor, glu: bool = False) -> Tensor:
+    return _mm(library().sikao_int8_mm, x, w, scales, glu)
 
 
-def int4_mm(x: Tensor, w: Tensor, sz: Tensor) -> Tensor:
-    """x [..., K] @ the packed int4 weight^T → [..., N], in x's dtype."""
+def int4_mm(x: Tensor, w: Tensor, sz: Tensor, glu: bool = False) -> Tensor:
+    """x [..., K] @ the packed int4 weight^T → [..., N], in x's dtype. `glu`: the weight's rows
+    are a gate and an up projection, and the result silu(gate) * up [..., N / 2]."""
     if torch.compiler.is_compiling():
-        return torch.ops.sikao.int4_mm(x, w, sz)
-    return _int4(x, w, sz)
+        return torch.ops.sikao.int4_mm(x, w, sz, glu)
+    return _int4(x, w, sz, glu)
 
 
-def int8_mm(x: Tensor, w: Tensor, scales: Tensor) -> Tensor:
-    """x [..., K] @ the packed int8 weight^T, times fp32 per-column scales → [..., N]."""
+def int8_mm(x: Tensor, w: Tensor, scales: Tensor, glu: bool = False) -> Tensor:
+    """x [..., K] @ the packed int8 weight^T, times fp32 per-column scales → [..., N] (`glu`: as
+    int4_mm's)."""
     if torch.compiler.is_compiling():
-        return torch.ops.sikao.int8_mm(x, w, scales)
-    return _int8(x, w, scales)
+        return torch.ops.sikao.int8_mm(x, w, scales, glu)
+    return _int8(x, w, scales, glu)
 
 
 def decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
@@ -174,5 +177,5 @@ def _(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
 
 @_int4_op.register_fake
 @_int8_op.register_fake
-def _(x: Tensor, w: Tensor, aux: Tensor) -> Tensor:
-    return x.new_empty(*x.shape[:-1], w.shape[0] * 16)
+def _(x: Tensor, w: Tensor, aux: Tensor, glu: bool = False) -> Tensor:
+    return x.new_empty(*x.shape[:-1], w.shape[0] * 16 // (2 if glu else 1))
