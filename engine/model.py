@@ -83,6 +83,20 @@ class Block(nn.Module):
             qk = qk * cos + rotate_half(qk) * sin
         q, k = qk.split([H, KV], dim=2)
         v = v.view(B, T, KV, hd)
+        if lens is not None and ops.eager(v, 16):  # one native call writes the caches and attends
+            y = ops.decode_step(q[:, 0], k[:, 0], v[:, 0], kc, vc, lens).view(B, T, -1)
+        else:
+            y = self.attend(q, k, v, at, mask, kc, vc, gemm, lens)
+        x = x + self.o(y)
+        h, up = self.mlp_norm(x), self.gate_up
+        h = up.swiglu(h) if isinstance(up, QuantLinear) else swiglu(up(h))  # fused where native
+        return x + self.down(h)
+
+
+    @staticmethod
+    def attend(q, k, v, at, mask, kc, vc, gemm, lens):
+        """Write k, v [B, T, KV, D] into the caches, then q [B, T, H, D]'s attention → [B, T, H*D]."""
+        B, T = q.shape[:2]
         if isinstance(at, int):  # every row writes at positions at..at+T-1: a slice, no scatter
             kc[:, :, at:at + T] = k.transpose(1, 2)
             vc[:, :, at:at + T] = v.transpose(1, 2)
@@ -97,10 +111,7 @@ class Block(nn.Module):
         else:
             y = F.scaled_dot_product_attention(q.transpose(1, 2), kc, vc, attn_mask=mask,
                                                enable_gqa=True, is_causal=T > 1 and at == 0)
-        x = x + self.o(y.transpose(1, 2).reshape(B, T, -1))
-        h, up = self.mlp_norm(x), self.gate_up
-        h = up.swiglu(h) if isinstance(up, QuantLinear) else swiglu(up(h))  # fused where native
-        return x + self.down(h)
+        return y.transpose(1, 2).reshape(B, T, -1)
 
 
 class Transformer(nn.Module):

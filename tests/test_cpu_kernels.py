@@ -85,6 +85,23 @@ def test_decode_attention_matches_sdpa_per_row_length(D, H, KV, dtype):
 
 
 @native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_decode_step_writes_the_new_key_and_value_then_attends(dtype):
+    B, H, KV, D = 3, 9, 3, 64
+    kc, vc = (torch.randn(B, KV, 64, D, generator=gen).to(dtype) for _ in range(2))
+    qkv = torch.randn(B, (H + 2 * KV) * D, generator=gen)  # q, k, v: views of one projection
+    q, k, v = qkv.view(B, H + 2 * KV, D).split([H, KV, KV], dim=1)
+    lens = torch.tensor([10, 1, 40], dtype=torch.int32)
+    want_k, want_v = kc.clone(), vc.clone()
+    for b, n in enumerate(lens.tolist()):
+        want_k[b, :, n - 1], want_v[b, :, n - 1] = k[b], v[b]
+    want = ops.decode_attention(q.contiguous(), want_k, want_v, lens)
+    got = ops.decode_step(q, k, v, kc, vc, lens)
+    assert torch.equal(kc, want_k) and torch.equal(vc, want_v)  # the same rounding to bf16
+    assert torch.equal(got, want)
+
+
+@native
 def test_causal_softmax_masks_by_position_across_blocks():
     T, start, n = 7, 5, 12  # 7 queries after 5 cached keys, 2 heads stacked: rows 0..13
     s = torch.randn(2, 2 * T, n, generator=gen).bfloat16()

@@ -167,19 +167,32 @@ void attend(const float* q, const T* kh, const T* vh, float* y, int G, int n, lo
            y + h * 16 * C);
 }
 
+inline void store(float* p, const float* x, int d) {
+  for (int i = 0; i < d; i += 16) _mm512_storeu_ps(p + i, _mm512_loadu_ps(x + i));
+}
+inline void store(uint16_t* p, const float* x, int d) {
+  for (int i = 0; i < d; i += 16) put(p + i, _mm512_loadu_ps(x + i));
+}
+
 template <class T>
-void decode(const float* q, const T* k, const T* v, float* y, int B, int H, int KV, int D, long sb,
-            long sh, long sn, const int* lens, int threads) {
+void decode(const float* q, long qs, const float* kn, const float* vn, long ns, T* k, T* v,
+            float* y, int B, int H, int KV, int D, long sb, long sh, long sn, const int* lens,
+            int threads) {
   const int G = H / KV;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int t = 0; t < B * KV; t++) {
-    const int b = t / KV, h = t % KV;
-    const size_t at = (size_t)t * G * D;
-    const T *kh = k + b * sb + h * sh, *vh = v + b * sb + h * sh;
+    const int b = t / KV, h = t % KV, n = lens[b];
+    T *kh = k + b * sb + h * sh, *vh = v + b * sb + h * sh;
+    if (kn) {  // this step's key and value go in first, at position n - 1
+      store(kh + (n - 1) * sn, kn + b * ns + h * D, D);
+      store(vh + (n - 1) * sn, vn + b * ns + h * D, D);
+    }
+    const float* qh = q + b * qs + h * G * D;
+    float* yh = y + (size_t)t * G * D;
     switch (D) {
-      case 64: attend<T, 4>(q + at, kh, vh, y + at, G, lens[b], sn); break;
-      case 128: attend<T, 8>(q + at, kh, vh, y + at, G, lens[b], sn); break;
-      default: attend<T, 16>(q + at, kh, vh, y + at, G, lens[b], sn); break;
+      case 64: attend<T, 4>(qh, kh, vh, yh, G, n, sn); break;
+      case 128: attend<T, 8>(qh, kh, vh, yh, G, n, sn); break;
+      default: attend<T, 16>(qh, kh, vh, yh, G, n, sn); break;
     }
   }
 }
@@ -189,16 +202,18 @@ void decode(const float* q, const T* k, const T* v, float* y, int B, int H, int 
 extern "C" {
 
 // One query per row: y [B, H, D] = softmax(q k^T / sqrt(D)) v over the first lens[b] keys of row
-// b. q and y contiguous fp32; k and v caches (fp32, or bf16 when `bf16`) sharing strides (row,
-// head, position; the last dim contiguous); query heads h*G..h*G+G-1 read KV head h. One task
-// per (row, KV head).
-void sikao_decode_attention(const float* q, const void* k, const void* v, float* y, int B, int H,
-                            int KV, int D, long sb, long sh, long sn, const int* lens, int bf16,
-                            int threads) {
+// b. q [B, H, D] fp32 with rows qs apart; y contiguous; k and v caches (fp32, or bf16 when
+// `bf16`) sharing strides (row, head, position; the last dim contiguous); query heads
+// h*G..h*G+G-1 read KV head h. One task per (row, KV head). With kn and vn (fp32 [B, KV, D],
+// rows ns apart) the step's own key and value are first written at position lens[b] - 1.
+void sikao_decode_attention(const float* q, long qs, const float* kn, const float* vn, long ns,
+                            void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
+                            long sh, long sn, const int* lens, int bf16, int threads) {
   if (bf16)
-    decode(q, (const uint16_t*)k, (const uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens, threads);
+    decode(q, qs, kn, vn, ns, (uint16_t*)k, (uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens,
+           threads);
   else
-    decode(q, (const float*)k, (const float*)v, y, B, H, KV, D, sb, sh, sn, lens, threads);
+    decode(q, qs, kn, vn, ns, (float*)k, (float*)v, y, B, H, KV, D, sb, sh, sn, lens, threads);
 }
 
 // In place over bf16 scores s [rows, n], stacked blocks of `block` rows, each row the query at

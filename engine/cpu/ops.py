@@ -100,14 +100,31 @@ def decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
 
 
 def _decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
+    return _decode(q, k, v, lens, None, None)
+
+
+def decode_step(q: Tensor, k: Tensor, v: Tensor, kc: Tensor, vc: Tensor, lens: Tensor) -> Tensor:
+    """decode_attention after writing this step's k, v [B, KV, D] fp32 at position lens[b] - 1
+    of the caches kc, vc: one call instead of two cache writes, copies and the attention (eager
+    steps; a compiled one writes its caches itself)."""
+    D = k.shape[-1]
+    assert k.stride()[1:] == v.stride()[1:] == (D, 1) and (k.shape[0] == 1 or k.stride() == v.stride())
+    return _decode(q, kc, vc, lens, k, v)
+
+
+def _decode(q: Tensor, k: Tensor, v: Tensor, lens: Tensor, kn: Tensor | None,
+            vn: Tensor | None) -> Tensor:
     B, H, D = q.shape
     assert k.stride() == v.stride() and k.stride(-1) == 1 and k.dtype == v.dtype
     assert q.dtype == torch.float32 and k.dtype in (torch.float32, torch.bfloat16)
-    q = q.contiguous()
-    y = torch.empty_like(q)
-    library().sikao_decode_attention(q.data_ptr(), k.data_ptr(), v.data_ptr(), y.data_ptr(), B, H,
-                                     k.shape[1], D, *k.stride()[:3], lens.data_ptr(),
-                                     int(k.dtype == torch.bfloat16), torch.get_num_threads())
+    if q.stride(-1) != 1 or q.stride(-2) != D:
+        q = q.contiguous()
+    y = torch.empty(B, H, D)
+    new = (kn.data_ptr(), vn.data_ptr(), kn.stride(0)) if kn is not None else (None, None, 0)
+    library().sikao_decode_attention(q.data_ptr(), q.stride(0), *new, k.data_ptr(), v.data_ptr(),
+                                     y.data_ptr(), B, H, k.shape[1], D, *k.stride()[:3],
+                                     lens.data_ptr(), int(k.dtype == torch.bfloat16),
+                                     torch.get_num_threads())
     return y
 
 
