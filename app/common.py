@@ -25,7 +25,8 @@ def model_options(f):
 
 compile_option = click.option(
     "--compile", "compile_step", is_flag=True,
-    help="torch.compile the decode step: ~1.4x faster decoding on CPU after a ~35 s start.")
+    help="torch.compile the decode step (a ~40 s start): ~1.3x faster decoding on CPUs without "
+         "sikao's native kernels; with them the eager step is faster.")
 
 
 def load_llm(model: str | None = None, device: str | None = None, dtype: str | None = None,
