@@ -95,7 +95,7 @@ class Block(nn.Module):
 
     @staticmethod
     def attend(q, k, v, at, mask, kc, vc, gemm, lens):
-        """Write k, v [B, T, KV, D] into the caches, then q [B, T, H, D]'s attention → [B, T, H*D]."""
+        """Write k, v [B, T, KV, D] into the caches; q [B, T, H, D]'s attention → [B, T, H*D]."""
         B, T = q.shape[:2]
         if isinstance(at, int):  # every row writes at positions at..at+T-1: a slice, no scatter
             kc[:, :, at:at + T] = k.transpose(1, 2)
@@ -213,7 +213,7 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     quantize_head(model, quant)
     model.gemm_prefill = quant != "none" and attention.pays(model.norm.weight.device)
     model.native_decode = ops.attention_fits(model.norm.weight, head_dim)
-    # Quantized models round K and V to bf16 in every prefill attention anyway (engine/attention.py);
+    # Quantized models round K and V to bf16 in every prefill attention anyway (attention.py);
     # caching them so halves the bytes each decode step reads (8 forked branches 230 tokens in read
     # 85 MB of fp32 KV a step, ~6x the int4 weights).
     model.kv_dtype = torch.bfloat16 if model.gemm_prefill and model.native_decode else dtype

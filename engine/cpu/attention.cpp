@@ -107,7 +107,8 @@ void mix(const uint16_t* p, int ps, int g, const uint16_t* v, long sn, int n, co
     __m512i vj[C];
     for (int c = 0; c < C / 2; c++) {
       __m512i a = _mm512_loadu_si512(v + j * sn + 32 * c);
-      __m512i b = j + 1 < n ? _mm512_loadu_si512(v + (j + 1) * sn + 32 * c) : _mm512_setzero_si512();
+      __m512i b = j + 1 < n ? _mm512_loadu_si512(v + (j + 1) * sn + 32 * c)
+                            : _mm512_setzero_si512();
       vj[2 * c] = _mm512_unpacklo_epi16(a, b);
       vj[2 * c + 1] = _mm512_unpackhi_epi16(a, b);
     }
@@ -124,8 +125,9 @@ void mix(const uint16_t* p, int ps, int g, const uint16_t* v, long sn, int n, co
     __m512 scale = _mm512_set1_ps(inv[h]);
     for (int c = 0; c < C / 2; c++) {
       float* out = y + h * 16 * C + 32 * c;
-      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(o[h][2 * c], lo, o[h][2 * c + 1]), scale));
-      _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(o[h][2 * c], hi, o[h][2 * c + 1]), scale));
+      const __m512 a = o[h][2 * c], b = o[h][2 * c + 1];
+      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(a, lo, b), scale));
+      _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(a, hi, b), scale));
     }
   }
 }
@@ -156,7 +158,8 @@ void attend(const float* q, const T* kh, const T* vh, float* y, int G, int n, lo
       mx = _mm512_mask_max_ps(mx, first(n - j), mx, _mm512_loadu_ps(sh + j));
     const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     for (int j = 0; j < np; j += 16) {
-      __m512 e = _mm512_maskz_mov_ps(first(n - j), exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sh + j), m)));
+      __m512 e = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sh + j), m));
+      e = _mm512_maskz_mov_ps(first(n - j), e);
       put(p.data() + h * np + j, e);
       sum = _mm512_add_ps(sum, e);
     }
@@ -167,10 +170,8 @@ void attend(const float* q, const T* kh, const T* vh, float* y, int G, int n, lo
            y + h * 16 * C);
 }
 
-inline void store(float* p, const float* x, int d) {
-  for (int i = 0; i < d; i += 16) _mm512_storeu_ps(p + i, _mm512_loadu_ps(x + i));
-}
-inline void store(uint16_t* p, const float* x, int d) {
+template <class T>
+inline void store(T* p, const float* x, int d) {  // d floats, rounded to T
   for (int i = 0; i < d; i += 16) put(p + i, _mm512_loadu_ps(x + i));
 }
 

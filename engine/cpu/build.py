@@ -61,8 +61,8 @@ def _compile(out: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".so")
     os.close(fd)
     try:  # written aside and renamed: concurrent processes never load a half-written library
-        subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True,
-                       text=True, timeout=300)
+        subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True,
+                       capture_output=True, text=True, timeout=300)
         os.replace(tmp, out)
     except subprocess.CalledProcessError as e:
         errors = [ln for ln in e.stderr.splitlines() if "error" in ln] or [str(e)]

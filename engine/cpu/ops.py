@@ -108,7 +108,8 @@ def decode_step(q: Tensor, k: Tensor, v: Tensor, kc: Tensor, vc: Tensor, lens: T
     of the caches kc, vc: one call instead of two cache writes, copies and the attention (eager
     steps; a compiled one writes its caches itself)."""
     D = k.shape[-1]
-    assert k.stride()[1:] == v.stride()[1:] == (D, 1) and (k.shape[0] == 1 or k.stride() == v.stride())
+    assert k.dtype == v.dtype == torch.float32 and k.stride()[1:] == v.stride()[1:] == (D, 1)
+    assert k.shape[0] == 1 or k.stride() == v.stride()  # (a size-1 dim's stride is arbitrary)
     return _decode(q, kc, vc, lens, k, v)
 
 
