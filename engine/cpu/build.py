@@ -1,6 +1,6 @@
 """Compile the kernels (*.cpp here) for this CPU once, cache the library, load it with ctypes.
 
-Built with -march=native into a file keyed by the source, the flags and the CPU's features, so a
+Built with -march=native into a file keyed by the sources, the flags and the CPU's features, so a
 cache shared between machines never hands one a library with instructions it lacks. Without a
 compiler, without AVX512-VNNI/BF16, or with SIKAO_NATIVE=0, `library()` is None and the engine
 keeps torch's kernels (slower for several rows, same results within quantization error).
