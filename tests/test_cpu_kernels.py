@@ -86,8 +86,9 @@ def test_decode_attention_matches_sdpa_per_row_length(D, H, KV, dtype):
 
 @native
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_decode_step_writes_the_new_key_and_value_then_attends(dtype):
-    B, H, KV, D = 3, 9, 3, 64
+@pytest.mark.parametrize("H,KV,D", [(9, 3, 64), (4, 2, 128), (2, 1, 256)])
+def test_decode_step_writes_the_new_key_and_value_then_attends(dtype, H, KV, D):
+    B = 3
     kc, vc = (torch.randn(B, KV, 64, D, generator=gen).to(dtype) for _ in range(2))
     qkv = torch.randn(B, (H + 2 * KV) * D, generator=gen)  # q, k, v: views of one projection
     q, k, v = qkv.view(B, H + 2 * KV, D).split([H, KV, KV], dim=1)
