@@ -88,10 +88,9 @@ class Block(nn.Module):
         else:
             y = self.attend(q, k, v, at, mask, kc, vc, gemm, lens)
         x = x + self.o(y)
-        h, up = self.mlp_norm(x), self.gate_up
-        h = up.swiglu(h) if isinstance(up, QuantLinear) else swiglu(up(h))  # fused where native
+        h, gu = self.mlp_norm(x), self.gate_up
+        h = gu.swiglu(h) if isinstance(gu, QuantLinear) else swiglu(gu(h))  # fused where native
         return x + self.down(h)
-
 
     @staticmethod
     def attend(q, k, v, at, mask, kc, vc, gemm, lens):
