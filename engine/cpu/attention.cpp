@@ -58,6 +58,11 @@ inline __m512 dots(const uint16_t* q, const uint16_t* k, long sn, int m) {
   return sum16(acc);
 }
 
+// The hardware prefetcher lags on these per-head streams: fetch `bytes` at p ahead of use.
+inline void prefetch(const void* p, int bytes) {
+  for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char*)p + b, _MM_HINT_T0);
+}
+
 inline void put(float* p, __m512 x) { _mm512_storeu_ps(p, x); }
 inline void put(uint16_t* p, __m512 x) {
   _mm256_storeu_si256((__m256i*)p, (__m256i)_mm512_cvtneps_pbh(x));
@@ -76,8 +81,7 @@ void mix(const float* p, int ps, int g, const float* v, long sn, int n, const fl
   for (int h = 0; h < HG; h++)
     for (int c = 0; c < C; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0; j < n; j++) {
-    for (int b = 0; b < 64 * C && j + 16 < n; b += 64)
-      _mm_prefetch((const char*)(v + (j + 16) * sn) + b, _MM_HINT_T0);
+    if (j + 16 < n) prefetch(v + (j + 16) * sn, 64 * C);
     __m512 vj[C];
     for (int c = 0; c < C; c++) vj[c] = _mm512_loadu_ps(v + j * sn + 16 * c);
     for (int h = 0; h < HG; h++) {
@@ -102,8 +106,7 @@ void mix(const uint16_t* p, int ps, int g, const uint16_t* v, long sn, int n, co
   for (int h = 0; h < HG; h++)
     for (int c = 0; c < C; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0; j < n; j += 2) {
-    for (int b = 0; b < 64 * C && j + 17 < n; b += 64)
-      _mm_prefetch((const char*)(v + (j + 16) * sn) + b, _MM_HINT_T0);
+    if (j + 17 < n) prefetch(v + (j + 16) * sn, 64 * C);  // rows j + 16 and j + 17
     __m512i vj[C];
     for (int c = 0; c < C / 2; c++) {
       __m512i a = _mm512_loadu_si512(v + j * sn + 32 * c);
@@ -142,9 +145,8 @@ void attend(const float* q, const T* kh, const T* vh, float* y, int G, int n, lo
   for (int i = 0; i < G * 16 * C; i += 16) put(qt.data() + i, _mm512_loadu_ps(q + i));
   const __m512 scale = _mm512_set1_ps(1.f / std::sqrt(16.f * C));
   for (int j = 0; j < n; j += 16) {
-    for (int i = j + 32; i < std::min(n, j + 48); i++)  // the hardware prefetcher lags
-      for (int b = 0; b < 16 * C * (int)sizeof(T); b += 64)
-        _mm_prefetch((const char*)(kh + i * sn) + b, _MM_HINT_T0);
+    for (int i = j + 32; i < std::min(n, j + 48); i++)
+      prefetch(kh + i * sn, 16 * C * sizeof(T));
     for (int h = 0; h < G; h++)
       _mm512_storeu_ps(s.data() + h * np + j,
                        _mm512_mul_ps(dots<C>(qt.data() + h * 16 * C, kh + j * sn, sn,
