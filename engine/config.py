@@ -10,6 +10,6 @@ class EngineConfig:
     max_model_len: int | None = None  # None = the model's own context length
     fast: bool = True  # our own forward for llama/qwen2/qwen3; False forces HF modeling
     threads: int | None = None  # torch intra-op threads; None = loader.default_threads()
-    compile: bool = False  # torch.compile the decode step (~1.4x faster steps, ~35 s at start)
+    compile: bool = False  # torch.compile the decode step (~40 s at start; pays without engine/cpu)
     cuda_graphs: bool = True  # replay decode steps as CUDA graphs (CUDA only)
     prefix_cache_mb: int = 256  # KV kept from finished sequences for reuse by later prompts
