@@ -69,7 +69,7 @@ class Block(nn.Module):
         self.gate_up = nn.Linear(a.dim, 2 * a.hidden, bias=False)
         self.down = nn.Linear(a.hidden, a.dim, bias=False)
 
-    def forward(self, x, cos, sin, at, mask, kc, vc, gemm=False, lens=None):
+    def forward(self, x, cos, sin, at, mask, kc, vc, gemm=False, lens=None, share=None):
         a = self.a
         B, T, _ = x.shape
         H, KV, hd = a.n_heads, a.n_kv_heads, a.head_dim
@@ -84,7 +84,7 @@ class Block(nn.Module):
         q, k = qk.split([H, KV], dim=2)
         v = v.view(B, T, KV, hd)
         if lens is not None and ops.eager(v, 16):  # one native call writes the caches and attends
-            y = ops.decode_step(q[:, 0], k[:, 0], v[:, 0], kc, vc, lens).view(B, T, -1)
+            y = ops.decode_step(q[:, 0], k[:, 0], v[:, 0], kc, vc, lens, share).view(B, T, -1)
         else:
             y = self.attend(q, k, v, at, mask, kc, vc, gemm, lens)
         x = x + self.o(y)
@@ -129,13 +129,14 @@ class Transformer(nn.Module):
         self.native_decode = False  # decode attention by engine/cpu (set by from_hf)
         self.kv_dtype = torch.float32  # the KV cache's (set by from_hf)
 
-    def forward(self, tokens, pos, k_cache, v_cache, all_logits=False, start=None):
+    def forward(self, tokens, pos, k_cache, v_cache, all_logits=False, start=None, share=None):
         """tokens, pos: [B, T]; k_cache/v_cache: per layer [B, kv_heads, n, head_dim] views whose
         row b belongs to tokens[b]; attention runs over all n cached positions, masked per row to
         those <= its own. `start`: every row is at positions start..start+T-1 and n == start + T
         (a prefill, or a decode batch of rows of one length): no scatter, and a mask only for a
         chunk after the first. Nothing here reads a tensor's value on the host, so a decode step
-        can be compiled or captured in a CUDA graph. Returns logits [B, V] (last position) or
+        can be compiled or captured in a CUDA graph. `share`: rows' prefixes held by other rows,
+        for the eager native decode (ops.decode_step). Returns logits [B, V] (last position) or
         [B, T, V]."""
         B, T = tokens.shape
         if self.cos.shape[0] < k_cache[0].shape[2]:
@@ -156,7 +157,7 @@ class Transformer(nn.Module):
                 keys = torch.arange(k_cache[0].shape[2], device=pos.device)
                 mask = keys[None, None, None, :] <= pos[:, None, :, None]
         for layer, kc, vc in zip(self.layers, k_cache, v_cache):
-            x = layer(x, cos, sin, at, mask, kc, vc, gemm, lens)
+            x = layer(x, cos, sin, at, mask, kc, vc, gemm, lens, share)
         x = self.norm(x if all_logits else x[:, -1])
         return self.lm_head(x).float()
 

@@ -25,6 +25,11 @@ class FastRunner:
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
         self.lens: list[int] = []  # tokens cached per slot
+        # per slot: another slot whose first `shared` positions hold the same KV (a fork's
+        # parent; itself and 0 when none). Eager native decode reads those from there, so
+        # siblings read their common prefix once a step instead of once each.
+        self.base: list[int] = []
+        self.shared: list[int] = []
         self.prefilled = 0  # tokens run through prefill since start (what the prefix cache saves)
         # Compiling pays for decode (~35 % less per-token overhead on CPU); prefill runs eager.
         self.step = torch.compile(model, dynamic=True) if compile else model
@@ -44,6 +49,8 @@ class FastRunner:
             s, L = min(slots, old_k.shape[1]), min(length, old_k.shape[3])
             self.k[:, :s, :, :L] = old_k[:, :s, :, :L]
             self.v[:, :s, :, :L] = old_v[:, :s, :, :L]
+        self.base += range(len(self.lens), slots)
+        self.shared += [0] * (slots - len(self.lens))
         self.lens += [0] * (slots - len(self.lens))
         self.model.reserve(length)
         if self.graphs:
@@ -65,6 +72,7 @@ class FastRunner:
         """Cache `tokens` at positions start.. of `slot`; logits [V] after the last one. Chunked:
         the activations and attention scores of a long prompt stay those of one chunk."""
         self._ensure(slot + 1, start + len(tokens) + 1)
+        self._rewrite(slot, start)
         for i in range(0, len(tokens), self.chunk):
             part = tokens[i:i + self.chunk]
             s, e = start + i, start + i + len(part)
@@ -89,7 +97,8 @@ class FastRunner:
             t = torch.empty(B, 1, dtype=torch.long, device=self.device)
             t[rows, 0] = torch.tensor(tokens, device=self.device)
             logits = self.step(t, torch.full((B, 1), pos[0], device=self.device),
-                               *self._views(slice(0, B), pos[0] + 1), start=pos[0])
+                               *self._views(slice(0, B), pos[0] + 1), start=pos[0],
+                               share=self._share(B))
         else:
             t = [0] * B
             p = list(self.lens[:B])
@@ -101,25 +110,61 @@ class FastRunner:
             if self.graphs is not None:
                 logits = self.graphs.run(t, p, self.k, self.v)
             else:
-                logits = self.step(t, p, *self._views(slice(0, B), n))
+                logits = self.step(t, p, *self._views(slice(0, B), n), share=self._share(B))
         for s, q in zip(slots, pos):
             self.lens[s] = q + 1
         return logits if slots == list(range(B)) else logits[rows]
+
+    def _share(self, B: int) -> torch.Tensor | None:
+        """Rows 0..B-1's shared prefixes for the model (int32 [2, B]), or None: for the eager step
+        only (the native decode attention reads them), and only from rows in the batch."""
+        if self.step is not self.model or not any(self.shared[:B]):
+            return None
+        base = [s if s < B else b for b, s in enumerate(self.base[:B])]
+        n = [m if s < B else 0 for m, s in zip(self.shared[:B], self.base[:B])]
+        return torch.tensor([base, n], dtype=torch.int32)
+
+    def _rewrite(self, slot: int, start: int) -> None:
+        """Positions start.. of `slot` are about to change: shares of them end there."""
+        for b, s in enumerate(self.base):
+            if (s == slot or b == slot) and self.shared[b] > start:
+                self.shared[b] = start
+                if start == 0:
+                    self.base[b] = b
 
     @torch.inference_mode()  # the caches grown inside prefill/decode are inference tensors
     def copy(self, src: int, dst: int) -> None:
         n = self.lens[src]
         self._ensure(dst + 1, n + 1)
+        self._rewrite(dst, 0)
         self.k[:, dst, :, :n] = self.k[:, src, :, :n]
         self.v[:, dst, :, :n] = self.v[:, src, :, :n]
         self.lens[dst] = n
+        self.base[dst], self.shared[dst] = src, n
 
+    @torch.inference_mode()
     def move(self, src: int, dst: int) -> None:
-        self.copy(src, dst)
-        self.lens[src] = 0
+        """src's sequence now lives in dst, whose own has ended. Shares follow the data: rows that
+        read src's prefix read it in dst, rows that read dst's old one read as much of it as src
+        held too (a parent dropped, its last branch moved in: the other branches keep reading)."""
+        n = self.lens[src]
+        self.k[:, dst, :, :n] = self.k[:, src, :, :n]
+        self.v[:, dst, :, :n] = self.v[:, src, :, :n]
+        self.lens[dst], self.lens[src] = n, 0
+        held = self.shared[src] if self.base[src] == dst else 0
+        for b, s in enumerate(self.base):
+            if b not in (src, dst) and s in (src, dst):
+                self.base[b], self.shared[b] = dst, self.shared[b] if s == src else min(
+                    self.shared[b], held)
+                if not self.shared[b]:
+                    self.base[b] = b
+        own = self.base[src] in (src, dst)
+        self.base[dst], self.shared[dst] = (dst, 0) if own else (self.base[src], self.shared[src])
+        self.base[src], self.shared[src] = src, 0
 
     def release(self, slot: int) -> None:
         self.lens[slot] = 0
+        self._rewrite(slot, 0)
 
     @torch.inference_mode()
     def read(self, slot: int, n: int) -> torch.Tensor:
@@ -130,6 +175,7 @@ class FastRunner:
     def write(self, slot: int, kv: torch.Tensor, n: int) -> None:
         """Put the first n positions of `kv` (from read) into the slot, which then holds n."""
         self._ensure(slot + 1, n + 1)
+        self._rewrite(slot, 0)
         self.k[:, slot, :, :n] = kv[0, :, :, :n]
         self.v[:, slot, :, :n] = kv[1, :, :, :n]
         self.lens[slot] = n

@@ -103,6 +103,33 @@ def test_decode_step_writes_the_new_key_and_value_then_attends(dtype, H, KV, D):
 
 
 @native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("H,KV,D", [(9, 3, 64), (4, 2, 128)])
+def test_decode_step_reads_a_shared_prefix_from_the_row_named(dtype, H, KV, D):
+    B = 5
+    kc, vc = (torch.randn(B, KV, 80, D, generator=gen).to(dtype) for _ in range(2))
+    qkv = torch.randn(B, (H + 2 * KV) * D, generator=gen)
+    q, k, v = qkv.view(B, H + 2 * KV, D).split([H, KV, KV], dim=1)
+    lens = torch.tensor([40, 41, 60, 33, 12], dtype=torch.int32)
+    # rows 1-3 read a prefix of row 0 (17 keys: a run ending inside a block of 16 and on an odd
+    # key; 32; 1), row 4 one of row 2 reaching its own new key (the kernel stops before it)
+    share = torch.tensor([[0, 0, 0, 0, 2], [0, 17, 32, 1, 12]], dtype=torch.int32)
+    want_k, want_v = kc.clone(), vc.clone()
+    for b, (src, n) in enumerate(share.t().tolist()):
+        n = min(n, lens[b].item() - 1)
+        want_k[b, :, :n], want_v[b, :, :n] = kc[src, :, :n], vc[src, :, :n]
+        want_k[b, :, lens[b] - 1], want_v[b, :, lens[b] - 1] = k[b], v[b]
+    want = ops.decode_attention(q.contiguous(), want_k, want_v, lens)
+    before = kc.clone()
+    got = ops.decode_step(q, k, v, kc, vc, lens, share)
+    assert (got - want).abs().max() < 1e-5  # bf16: value pairs split differently at odd runs
+    if dtype == torch.float32:
+        assert torch.equal(got, want)
+    rows = torch.arange(80)[None, :] != (lens - 1)[:, None]  # all but each row's new position
+    assert torch.equal(kc.transpose(1, 2)[rows], before.transpose(1, 2)[rows])
+
+
+@native
 def test_causal_softmax_masks_by_position_across_blocks():
     T, start, n = 7, 5, 12  # 7 queries after 5 cached keys, 2 heads stacked: rows 0..13
     s = torch.randn(2, 2 * T, n, generator=gen).bfloat16()

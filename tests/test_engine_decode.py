@@ -118,3 +118,36 @@ def test_eos_stops_and_is_not_text(llm):
     out = llm.generate([prompt], SamplingParams(temperature=0, max_tokens=64))[0]
     assert out.finish_reason == "stop" and out.token_ids[-1] in llm.eos_ids
     assert "<|im_end|>" not in out.text and out.text.strip()
+
+
+def test_forks_read_their_parents_prefix_and_survive_its_drop_and_slot_reuse(llm):
+    """Forked rows read the prompt's KV from their parent's slot (runner.base / shared); dropping
+    the parent (its slot taken by the last row's move) and reusing a freed slot for another prompt
+    must leave every branch generating what it would alone."""
+    runner = llm.runner
+    sid = llm.add(PROMPTS[3], GREEDY)
+    kids = llm.fork(sid, 3)
+    n = llm.seq(sid).cached
+    parent = llm.seq(sid).slot
+    assert [(runner.base[llm.seq(k).slot], runner.shared[llm.seq(k).slot]) for k in kids] == \
+        [(parent, n)] * 3
+    assert runner._share(4) is not None  # the eager native step reads the shared prefix
+    for _ in range(4):
+        llm.step()
+    llm.drop(sid)  # the last kid moves into the parent's slot; the others read from it now
+    assert llm.seq(kids[-1]).slot == parent
+    assert [(runner.base[llm.seq(k).slot], runner.shared[llm.seq(k).slot]) for k in kids] == \
+        [(parent, n)] * 2 + [(parent, 0)]
+    other = llm.add(PROMPTS[1], GREEDY)  # a new prompt in the freed slot
+    for _ in range(3):
+        llm.step()
+    assert runner.base[llm.seq(other).slot] == llm.seq(other).slot  # reads only its own
+    llm.drop(kids[-1])  # the slot the others read from now holds the other prompt (moved in)
+    assert llm.seq(other).slot == parent
+    assert all(runner.base[llm.seq(k).slot] == llm.seq(k).slot for k in kids[:2])
+    run_to_end(llm, [*kids[:2], other])
+    got = [llm.seq(s).output_text for s in [*kids[:2], other]]
+    for s in [*kids[:2], other]:
+        llm.drop(s)
+    want = [o.text for o in llm.generate([PROMPTS[3], PROMPTS[1]], GREEDY)]
+    assert got == [want[0]] * 2 + [want[1]]

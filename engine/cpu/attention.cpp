@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common.h"
@@ -72,18 +73,30 @@ inline void put(uint16_t* p, __m512 x) {
 template <int C>
 constexpr int HEADS = C >= 16 ? 1 : 24 / C;
 
+// Where a row's keys and values are read: positions [0, shared) from another row's cache holding
+// the same ones (a forked branch's prompt, read once for all its siblings), the rest its own.
+template <class T>
+struct Rows {
+  const T *k0, *v0, *k, *v;
+  int shared, n;
+  const T* key(int j, long sn) const { return (j < shared ? k0 : k) + j * sn; }
+  const T* value(int j, long sn) const { return (j < shared ? v0 : v) + j * sn; }
+  int end(int j) const { return j < shared ? shared : n; }  // of j's run of keys in one row
+};
+
 // y[h] = inv[h] * sum_j p[h][j] v_j for g <= HEADS<C> heads (p rows `ps` apart).
 template <int C>
-void mix(const float* p, int ps, int g, const float* v, long sn, int n, const float* inv,
+void mix(const float* p, int ps, int g, const Rows<float>& r, long sn, const float* inv,
          float* y) {
   constexpr int HG = HEADS<C>;
   __m512 o[HG][C];
   for (int h = 0; h < HG; h++)
     for (int c = 0; c < C; c++) o[h][c] = _mm512_setzero_ps();
-  for (int j = 0; j < n; j++) {
-    if (j + 16 < n) prefetch(v + (j + 16) * sn, 64 * C);
+  for (int j = 0; j < r.n; j++) {
+    if (j + 16 < r.n) prefetch(r.value(j + 16, sn), 64 * C);
+    const float* v = r.value(j, sn);
     __m512 vj[C];
-    for (int c = 0; c < C; c++) vj[c] = _mm512_loadu_ps(v + j * sn + 16 * c);
+    for (int c = 0; c < C; c++) vj[c] = _mm512_loadu_ps(v + 16 * c);
     for (int h = 0; h < HG; h++) {
       if (h >= g) break;
       __m512 pj = _mm512_set1_ps(p[h * ps + j]);
@@ -96,28 +109,32 @@ void mix(const float* p, int ps, int g, const float* v, long sn, int n, const fl
 }
 
 // bf16 values and probabilities: keys taken in pairs, rows j and j+1 interleaved (dims in the
-// order unpacklo/hi leave them, restored at the end) so each vdpbf16ps adds p_j v_j + p_j+1 v_j+1.
-// p must hold a 0 after an odd n.
+// order unpacklo/hi leave them, restored at the end) so each vdpbf16ps adds p_j v_j + p_j+1 v_j+1;
+// a pair never spans the two rows' runs (a run's odd last key is paired with zeros).
 template <int C>
-void mix(const uint16_t* p, int ps, int g, const uint16_t* v, long sn, int n, const float* inv,
+void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, const float* inv,
          float* y) {
   constexpr int HG = HEADS<C>;
   __m512 o[HG][C];
   for (int h = 0; h < HG; h++)
     for (int c = 0; c < C; c++) o[h][c] = _mm512_setzero_ps();
-  for (int j = 0; j < n; j += 2) {
-    if (j + 17 < n) prefetch(v + (j + 16) * sn, 64 * C);  // rows j + 16 and j + 17
+  for (int j = 0, step; j < r.n; j += step) {
+    const int end = r.end(j);
+    step = j + 1 < end ? 2 : 1;
+    if (j + 17 < r.n) prefetch(r.value(j + 16, sn), 64 * C);  // rows j + 16 and j + 17
+    const uint16_t* v = r.value(j, sn);
     __m512i vj[C];
     for (int c = 0; c < C / 2; c++) {
-      __m512i a = _mm512_loadu_si512(v + j * sn + 32 * c);
-      __m512i b = j + 1 < n ? _mm512_loadu_si512(v + (j + 1) * sn + 32 * c)
-                            : _mm512_setzero_si512();
+      __m512i a = _mm512_loadu_si512(v + 32 * c);
+      __m512i b = step == 2 ? _mm512_loadu_si512(v + sn + 32 * c) : _mm512_setzero_si512();
       vj[2 * c] = _mm512_unpacklo_epi16(a, b);
       vj[2 * c + 1] = _mm512_unpackhi_epi16(a, b);
     }
     for (int h = 0; h < HG; h++) {
       if (h >= g) break;
-      __m512bh pj = (__m512bh)_mm512_set1_epi32(*(const int32_t*)(p + h * ps + j));
+      int32_t pair;  // p_j, p_j+1 (j may be odd: the own run can start anywhere)
+      std::memcpy(&pair, p + h * ps + j, sizeof pair);
+      __m512bh pj = (__m512bh)_mm512_set1_epi32(pair);
       for (int c = 0; c < C; c++) o[h][c] = _mm512_dpbf16_ps(o[h][c], pj, (__m512bh)vj[c]);
     }
   }
@@ -135,22 +152,23 @@ void mix(const uint16_t* p, int ps, int g, const uint16_t* v, long sn, int n, co
   }
 }
 
-// The query heads of one KV head over its first n keys: scores a block of 16 keys at a time
-// (each key read once for all G heads), softmax, then values for up to HEADS<C> heads at a time.
+// The query heads of one KV head over its r.n keys: scores a block of 16 keys at a time (each key
+// read once for all G heads; a block does not span the two runs), softmax, then values for up to
+// HEADS<C> heads at a time.
 template <class T, int C>
-void attend(const float* q, const T* kh, const T* vh, float* y, int G, int n, long sn) {
-  const int np = (n + 16) & ~15;  // whole blocks, and the pad after an odd n
+void attend(const float* q, const Rows<T>& r, float* y, int G, long sn) {
+  const int n = r.n, np = (n + 32) & ~15;  // the pad after an odd n, and a block past a run's end
   std::vector<float> s((size_t)G * np);
   std::vector<T> p((size_t)G * np), qt((size_t)G * 16 * C);
   for (int i = 0; i < G * 16 * C; i += 16) put(qt.data() + i, _mm512_loadu_ps(q + i));
   const __m512 scale = _mm512_set1_ps(1.f / std::sqrt(16.f * C));
-  for (int j = 0; j < n; j += 16) {
+  for (int j = 0, m; j < n; j += m) {
+    m = std::min(16, r.end(j) - j);
     for (int i = j + 32; i < std::min(n, j + 48); i++)
-      prefetch(kh + i * sn, 16 * C * sizeof(T));
+      prefetch(r.key(i, sn), 16 * C * sizeof(T));
     for (int h = 0; h < G; h++)
       _mm512_storeu_ps(s.data() + h * np + j,
-                       _mm512_mul_ps(dots<C>(qt.data() + h * 16 * C, kh + j * sn, sn,
-                                             std::min(16, n - j)), scale));
+                       _mm512_mul_ps(dots<C>(qt.data() + h * 16 * C, r.key(j, sn), sn, m), scale));
   }
   std::vector<float> inv(G);
   for (int h = 0; h < G; h++) {
@@ -168,8 +186,7 @@ void attend(const float* q, const T* kh, const T* vh, float* y, int G, int n, lo
     inv[h] = 1.f / _mm512_reduce_add_ps(sum);
   }
   for (int h = 0; h < G; h += HEADS<C>)
-    mix<C>(p.data() + h * np, np, std::min(HEADS<C>, G - h), vh, sn, n, inv.data() + h,
-           y + h * 16 * C);
+    mix<C>(p.data() + h * np, np, std::min(HEADS<C>, G - h), r, sn, inv.data() + h, y + h * 16 * C);
 }
 
 template <class T>
@@ -180,22 +197,24 @@ inline void store(T* p, const float* x, int d) {  // d floats, rounded to T
 template <class T>
 void decode(const float* q, long qs, const float* kn, const float* vn, long ns, T* k, T* v,
             float* y, int B, int H, int KV, int D, long sb, long sh, long sn, const int* lens,
-            int threads) {
+            const int* share, int threads) {
   const int G = H / KV;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int t = 0; t < B * KV; t++) {
-    const int b = t / KV, h = t % KV, n = lens[b];
+    const int b = t / KV, h = t % KV, n = lens[b], b0 = share ? share[b] : b;
     T *kh = k + b * sb + h * sh, *vh = v + b * sb + h * sh;
     if (kn) {  // this step's key and value go in first, at position n - 1
       store(kh + (n - 1) * sn, kn + b * ns + h * D, D);
       store(vh + (n - 1) * sn, vn + b * ns + h * D, D);
     }
+    const Rows<T> r{k + b0 * sb + h * sh, v + b0 * sb + h * sh, kh, vh,
+                    share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n};
     const float* qh = q + b * qs + h * G * D;
     float* yh = y + (size_t)t * G * D;
     switch (D) {
-      case 64: attend<T, 4>(qh, kh, vh, yh, G, n, sn); break;
-      case 128: attend<T, 8>(qh, kh, vh, yh, G, n, sn); break;
-      default: attend<T, 16>(qh, kh, vh, yh, G, n, sn); break;
+      case 64: attend<T, 4>(qh, r, yh, G, sn); break;
+      case 128: attend<T, 8>(qh, r, yh, G, sn); break;
+      default: attend<T, 16>(qh, r, yh, G, sn); break;
     }
   }
 }
@@ -208,15 +227,20 @@ extern "C" {
 // b. q [B, H, D] fp32 with rows qs apart; y contiguous; k and v caches (fp32, or bf16 when
 // `bf16`) sharing strides (row, head, position; the last dim contiguous); query heads
 // h*G..h*G+G-1 read KV head h. One task per (row, KV head). With kn and vn (fp32 [B, KV, D],
-// rows ns apart) the step's own key and value are first written at position lens[b] - 1.
+// rows ns apart) the step's own key and value are first written at position lens[b] - 1. With
+// `share` ([2, B]: a row index, a length) row b reads its first share[B + b] keys and values from
+// row share[b] (which must hold the same ones there; not the step's own, written to row b):
+// siblings read a common prefix once.
 void sikao_decode_attention(const float* q, long qs, const float* kn, const float* vn, long ns,
                             void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
-                            long sh, long sn, const int* lens, int bf16, int threads) {
+                            long sh, long sn, const int* lens, const int* share, int bf16,
+                            int threads) {
   if (bf16)
-    decode(q, qs, kn, vn, ns, (uint16_t*)k, (uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens,
+    decode(q, qs, kn, vn, ns, (uint16_t*)k, (uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens, share,
            threads);
   else
-    decode(q, qs, kn, vn, ns, (float*)k, (float*)v, y, B, H, KV, D, sb, sh, sn, lens, threads);
+    decode(q, qs, kn, vn, ns, (float*)k, (float*)v, y, B, H, KV, D, sb, sh, sn, lens, share,
+           threads);
 }
 
 // In place over bf16 scores s [rows, n], stacked blocks of `block` rows, each row the query at

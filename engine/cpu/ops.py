@@ -103,18 +103,23 @@ def _decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
     return _decode(q, k, v, lens, None, None)
 
 
-def decode_step(q: Tensor, k: Tensor, v: Tensor, kc: Tensor, vc: Tensor, lens: Tensor) -> Tensor:
+def decode_step(q: Tensor, k: Tensor, v: Tensor, kc: Tensor, vc: Tensor, lens: Tensor,
+                share: Tensor | None = None) -> Tensor:
     """decode_attention after writing this step's k, v [B, KV, D] fp32 at position lens[b] - 1
     of the caches kc, vc: one call instead of two cache writes, copies and the attention (eager
-    steps; a compiled one writes its caches itself)."""
+    steps; a compiled one writes its caches itself). `share` (int32 [2, B]): row b reads its
+    first share[1, b] keys and values from row share[0, b] of the caches, which must hold the same
+    ones there (forked branches then read their common prefix once, not once a branch)."""
     D = k.shape[-1]
     assert k.dtype == v.dtype == torch.float32 and k.stride()[1:] == v.stride()[1:] == (D, 1)
     assert k.shape[0] == 1 or k.stride() == v.stride()  # (a size-1 dim's stride is arbitrary)
-    return _decode(q, kc, vc, lens, k, v)
+    assert share is None or (share.dtype == torch.int32 and share.shape == (2, q.shape[0])
+                             and share.is_contiguous())
+    return _decode(q, kc, vc, lens, k, v, share)
 
 
 def _decode(q: Tensor, k: Tensor, v: Tensor, lens: Tensor, kn: Tensor | None,
-            vn: Tensor | None) -> Tensor:
+            vn: Tensor | None, share: Tensor | None = None) -> Tensor:
     B, H, D = q.shape
     assert k.stride() == v.stride() and k.stride(-1) == 1 and k.dtype == v.dtype
     assert q.dtype == torch.float32 and k.dtype in (torch.float32, torch.bfloat16)
@@ -124,8 +129,8 @@ def _decode(q: Tensor, k: Tensor, v: Tensor, lens: Tensor, kn: Tensor | None,
     new = (kn.data_ptr(), vn.data_ptr(), kn.stride(0)) if kn is not None else (None, None, 0)
     library().sikao_decode_attention(q.data_ptr(), q.stride(0), *new, k.data_ptr(), v.data_ptr(),
                                      y.data_ptr(), B, H, k.shape[1], D, *k.stride()[:3],
-                                     lens.data_ptr(), int(k.dtype == torch.bfloat16),
-                                     torch.get_num_threads())
+                                     lens.data_ptr(), None if share is None else share.data_ptr(),
+                                     int(k.dtype == torch.bfloat16), torch.get_num_threads())
     return y
 
 
