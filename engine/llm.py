@@ -18,7 +18,7 @@ from engine.beam import beam_search
 from engine.config import EngineConfig
 from engine.detok import Detokenizer, StopMatcher
 from engine.errors import PromptTooLong
-from engine.loader import load
+from engine.loader import load, trim_heap
 from engine.model import from_hf, supports
 from engine.prefix import PrefixCache
 from engine.quant import choose, quantize
@@ -59,6 +59,8 @@ class LLM:
             quantize(self.model.get_decoder(), self.quant, self.dtype)  # the head stays as loaded
             self.runner = HFRunner(self.model, self.device)
         self.eos_ids = _eos_ids(self.tokenizer, loaded.hf_model)
+        del loaded  # what remains of the HF model, for the fast path
+        trim_heap()
         self.seqs: dict[int, Sequence] = {}
         self._ids = count()
         self.lock = threading.RLock()  # the server adds requests while another thread steps

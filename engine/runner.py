@@ -151,13 +151,12 @@ class FastRunner:
         self.k[:, dst, :, :n] = self.k[:, src, :, :n]
         self.v[:, dst, :, :n] = self.v[:, src, :, :n]
         self.lens[dst], self.lens[src] = n, 0
-        held = self.shared[src] if self.base[src] == dst else 0
+        held = self.shared[src] if self.base[src] == dst else 0  # of dst's old prefix, in src
         for b, s in enumerate(self.base):
-            if b not in (src, dst) and s in (src, dst):
-                self.base[b], self.shared[b] = dst, self.shared[b] if s == src else min(
-                    self.shared[b], held)
-                if not self.shared[b]:
-                    self.base[b] = b
+            if b in (src, dst) or s not in (src, dst):
+                continue
+            m = self.shared[b] if s == src else min(self.shared[b], held)
+            self.base[b], self.shared[b] = (dst, m) if m else (b, 0)
         own = self.base[src] in (src, dst)
         self.base[dst], self.shared[dst] = (dst, 0) if own else (self.base[src], self.shared[src])
         self.base[src], self.shared[src] = src, 0
