@@ -1,7 +1,7 @@
 """Our forward for each family it claims (llama, qwen2 with qkv biases, qwen3 with q/k norms)
 against HF modeling, on small randomly initialised models built here (no download): a prompt
 prefilled, then tokens decoded one at a time through the runner (the native decode path on CPUs
-that have it), logits compared position by position."""
+that have it) in three forked rows at once, logits compared position by position."""
 import pytest
 import torch
 
@@ -42,10 +42,13 @@ def test_prefill_and_decode_match_hf(family, quant):
     model = from_hf(hf, quant)
     assert model.a.qkv_bias == (family == "qwen2") and model.a.qk_norm == (family == "qwen3")
     runner = FastRunner(model, torch.device("cpu"))
-    got = [runner.prefill(0, ids[0, :16].tolist(), 0)]
-    for i in range(16, 24):
-        got.append(runner.decode([0], [int(ids[0, i])], [i])[0])
-    got = torch.stack(got)
+    first = runner.prefill(0, ids[0, :16].tolist(), 0)
+    runner.copy(0, 1)
+    runner.copy(0, 2)  # rows 1 and 2 read the prompt's KV from row 0
+    steps = [runner.decode([0, 1, 2], [int(ids[0, i])] * 3, [i] * 3) for i in range(16, 24)]
+    for row in range(3):
+        assert torch.equal(torch.stack([s[row] for s in steps]), torch.stack([s[0] for s in steps]))
+    got = torch.stack([first, *[s[0] for s in steps]])
     want = ref[15:]
     if quant == "none":
         assert torch.allclose(got, want, atol=1e-4, rtol=1e-4), (got - want).abs().max()

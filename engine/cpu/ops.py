@@ -110,9 +110,10 @@ def decode_step(q: Tensor, k: Tensor, v: Tensor, kc: Tensor, vc: Tensor, lens: T
     steps; a compiled one writes its caches itself). `share` (int32 [2, B]): row b reads its
     first share[1, b] keys and values from row share[0, b] of the caches, which must hold the same
     ones there (forked branches then read their common prefix once, not once a branch)."""
+    if k.stride() != v.stride() and k.shape[0] > 1:  # (a size-1 dim's stride is arbitrary)
+        k, v = k.contiguous(), v.contiguous()  # q/k normed apart from v (qwen3): one row stride
     D = k.shape[-1]
     assert k.dtype == v.dtype == torch.float32 and k.stride()[1:] == v.stride()[1:] == (D, 1)
-    assert k.shape[0] == 1 or k.stride() == v.stride()  # (a size-1 dim's stride is arbitrary)
     assert share is None or (share.dtype == torch.int32 and share.shape == (2, q.shape[0])
                              and share.is_contiguous())
     return _decode(q, kc, vc, lens, k, v, share)
