@@ -69,21 +69,19 @@ inline __m512i bcast4(const int8_t* p) { return _mm512_set1_epi32(*(const int32_
 // zeros, w = (q - 8) * scale + zero.
 struct Int4 {
   static constexpr int BYTES = 256;  // per group of 32 k and 16 columns
+  // dots sum (q - 8) x, not q x: the rounding error of x is then weighed by the centred weight,
+  // as with a signed int4 (the uncentred form had 10x the error)
   static constexpr int ZERO = 8;
   const uint8_t* w;
   const uint16_t* sz;
   Int4(const uint8_t* w, const uint16_t* sz, int cb, int G)
       : w(w + (size_t)cb * G * BYTES), sz(sz + (size_t)cb * G * 32) {}
 
-  template <int R>
-  void group(const Acts& a, int m0, int g, __m512* acc) const {
+  template <int R>  // the rows' dot products with group g's weights, into dot
+  void dots(const int8_t* x, int g, __m512i* dot) const {
     const __m512i nib = _mm512_set1_epi8(0x0F);
     const uint8_t* wg = w + (size_t)g * BYTES;
-    const size_t i0 = (size_t)g * a.M + m0;
-    const int8_t* x = a.row(i0);
     prefetch(wg, BYTES);
-    __m512i dot[R];
-    for (int r = 0; r < R; r++) dot[r] = _mm512_set1_epi32(a.qzero[i0 + r]);
     for (int c = 0; c < 4; c++) {
       __m512i v = _mm512_loadu_si512(wg + c * 64);
       __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
@@ -92,13 +90,15 @@ struct Int4 {
         dot[r] = _mm512_dpbusd_epi32(dot[r], hi, bcast4(x + r * GROUP + c * 8 + 4));
       }
     }
-    // sum (q - 8) x, not sum q x: the rounding error of x is then weighed by the centred
-    // weight, as with a signed int4 (the uncentred form had 10x the error)
+  }
+
+  template <int R>  // group g's dot products, scaled, into the rows' sums (a's entries i..)
+  void add(const Acts& a, size_t i, int g, const __m512i* dot, __m512* acc) const {
     __m512 s = bf16x16(sz + (size_t)g * 32), z = bf16x16(sz + (size_t)g * 32 + 16);
     for (int r = 0; r < R; r++) {
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]),
-                               _mm512_mul_ps(s, _mm512_set1_ps(a.scale[i0 + r])), acc[r]);
-      acc[r] = _mm512_fmadd_ps(z, _mm512_set1_ps(a.sum[i0 + r]), acc[r]);
+                               _mm512_mul_ps(s, _mm512_set1_ps(a.scale[i + r])), acc[r]);
+      acc[r] = _mm512_fmadd_ps(z, _mm512_set1_ps(a.sum[i + r]), acc[r]);
     }
   }
 
@@ -116,20 +116,20 @@ struct Int8 {
       : w(w + (size_t)cb * G * BYTES), scales(scales + cb * 16) {}
 
   template <int R>
-  void group(const Acts& a, int m0, int g, __m512* acc) const {
+  void dots(const int8_t* x, int g, __m512i* dot) const {
     const uint8_t* wg = w + (size_t)g * BYTES;
-    const size_t i0 = (size_t)g * a.M + m0;
-    const int8_t* x = a.row(i0);
     prefetch(wg, BYTES);
-    __m512i dot[R];
-    for (int r = 0; r < R; r++) dot[r] = _mm512_set1_epi32(a.qzero[i0 + r]);
     for (int c = 0; c < 8; c++) {
       __m512i v = _mm512_loadu_si512(wg + c * 64);
       for (int r = 0; r < R; r++)
         dot[r] = _mm512_dpbusd_epi32(dot[r], v, bcast4(x + r * GROUP + c * 4));
     }
+  }
+
+  template <int R>
+  void add(const Acts& a, size_t i, int, const __m512i* dot, __m512* acc) const {
     for (int r = 0; r < R; r++) {
-      const __m512 scale = _mm512_set1_ps(a.scale[i0 + r]);
+      const __m512 scale = _mm512_set1_ps(a.scale[i + r]);
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), scale, acc[r]);
     }
   }
@@ -152,7 +152,13 @@ void tile(const Acts& a, int m0, int K, const W* w, float* y, int N) {
   for (int b = 0; b < B; b++) {  // one block at a time: R accumulators, no spills in the K loop
     __m512 acc[R];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-    for (int g = 0; g < K / GROUP; g++) w[b].template group<R>(a, m0, g, acc);
+    for (int g = 0; g < K / GROUP; g++) {
+      const size_t i = (size_t)g * a.M + m0;  // the tile's rows in a's block g
+      __m512i dot[R];  // from -zero * sum q: the weights' centring, for every kind
+      for (int r = 0; r < R; r++) dot[r] = _mm512_set1_epi32(a.qzero[i + r]);
+      w[b].template dots<R>(a.row(i), g, dot);
+      w[b].template add<R>(a, i, g, dot, acc);
+    }
     for (int r = 0; r < R; r++) out[b][r] = w[b].out(acc[r]);
   }
   for (int r = 0; r < R; r++)
