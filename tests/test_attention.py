@@ -1,14 +1,21 @@
-"""The bf16 GEMM prefill attention (engine/attention.py) against torch's exact kernel: the same
-causal attention for a first chunk and for a chunk appended to a cache, in one block or many."""
+"""The bf16 prefill attention (engine/attention.py: engine/cpu's kernel, or torch's bf16 GEMMs
+without it) against torch's exact kernel: the same causal attention for a first chunk and for a
+chunk appended to a cache, in one block of query rows or many."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 from engine import attention
+from engine.cpu import ops
 
 
+@pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize("start, block", [(0, 8 << 20), (37, 8 << 20), (300, 4096)])
-def test_matches_sdpa_within_bf16_precision(monkeypatch, start, block):
+def test_matches_sdpa_within_bf16_precision(monkeypatch, native, start, block):
+    if native and ops.library() is None:
+        pytest.skip("engine/cpu's kernels are not built on this machine")
+    if not native:
+        monkeypatch.setattr(ops, "library", lambda: None)
     monkeypatch.setattr(attention, "BLOCK_BYTES", block)  # 4 KB: many row blocks
     gen = torch.Generator().manual_seed(0)
     T, n = 45, start + 45

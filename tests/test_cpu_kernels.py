@@ -130,16 +130,25 @@ def test_decode_step_reads_a_shared_prefix_from_the_row_named(dtype, H, KV, D):
 
 
 @native
-def test_causal_softmax_masks_by_position_across_blocks():
-    T, start, n = 7, 5, 12  # 7 queries after 5 cached keys, 2 heads stacked: rows 0..13
-    s = torch.randn(2, 2 * T, n, generator=gen).bfloat16()
-    t = torch.arange(2 * T) % T
-    hidden = torch.arange(n)[None, :] > start + t[:, None]
-    want = torch.softmax(s.float().masked_fill(hidden, float("-inf")), -1)
-    got = torch.cat([ops.causal_softmax_(s[:, r:r + 4].contiguous(), r, T, start)
-                     for r in range(0, 2 * T, 4)], dim=1)
-    assert (got.float() - want).abs().max() < 4e-3  # bf16 probabilities
-    assert (got.float()[:, hidden] == 0).all()
+@pytest.mark.parametrize("B, H, KV, D, T, start", [
+    (1, 9, 3, 64, 45, 0), (2, 9, 3, 64, 45, 37), (1, 9, 3, 64, 1, 100), (1, 12, 2, 128, 33, 300),
+    (1, 16, 8, 128, 7, 5), (1, 4, 4, 256, 40, 70), (2, 6, 1, 64, 70, 129)])
+def test_prefill_attention_is_causal_attention_over_the_bf16_cache(B, H, KV, D, T, start):
+    # tiles of 32 rows cut across positions and heads, blocks of 64 keys end inside the chunk
+    n = start + T
+    q = torch.randn(B, T, H, D, generator=gen).transpose(1, 2)  # the model's view of its qkv
+    kc, vc = torch.randn(2, B, KV, n + 9, D, generator=gen).bfloat16()
+    kc[:, :, n:] = vc[:, :, n:] = float("nan")  # capacity past the chunk is never read
+    k, v = kc[:, :, :n], vc[:, :, :n]
+    mask = torch.arange(n)[None, :] <= torch.arange(start, n)[:, None]
+    want = F.scaled_dot_product_attention(q, k.float(), v.float(), attn_mask=mask,
+                                          enable_gqa=True).transpose(1, 2)
+    got = ops.prefill_attention(q, kc, vc, start)
+    assert got.shape == (B, T, H, D) and got.is_contiguous()
+    assert (got - want).norm() / want.norm() < 4e-3  # bf16 products and probabilities
+    kc[:, :, n - 1] += 5  # the chunk's last key: only its own query sees it
+    again = ops.prefill_attention(q, kc, vc, start)
+    assert torch.equal(again[:, :-1], got[:, :-1]) and not torch.equal(again[:, -1], got[:, -1])
 
 
 @native

@@ -1,5 +1,5 @@
-// Attention kernels: single-query decode attention over the slot cache (fp32, or bf16 for
-// quantized models), and the causal softmax of the bf16 prefill attention (engine/attention.py).
+// Decode attention: one query a row over the slot cache (fp32, or bf16 for quantized models).
+// A prompt chunk's attention is prefill.cpp's.
 #include <omp.h>
 
 #include <algorithm>
@@ -242,36 +242,4 @@ void sikao_decode_attention(const float* q, long qs, const float* kn, const floa
     decode(q, qs, kn, vn, ns, (float*)k, (float*)v, y, B, H, KV, D, sb, sh, sn, lens, share,
            threads);
 }
-
-// In place over bf16 scores s [rows, n], stacked blocks of `block` rows, each row the query at
-// position t = (offset + its index in the block) % period: it sees keys 0..visible0 + t and the
-// keys after those become 0 (causal attention of `period` queries appended after visible0 keys).
-void sikao_causal_softmax(uint16_t* s, int rows, int n, int block, int offset, int period,
-                          int visible0, int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int r = 0; r < rows; r++) {
-    uint16_t* p = s + (size_t)r * n;
-    const int len = std::min(n, visible0 + (offset + r % block) % period + 1);
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int j = 0; j < len; j += 16) mx = _mm512_max_ps(mx, load_bf16(p + j, first(len - j)));
-    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-    std::vector<float> e(len);
-    __m512 sum = _mm512_setzero_ps();
-    for (int j = 0; j < len; j += 16) {
-      __mmask16 k = first(len - j);
-      __m512 v = exp_neg(_mm512_sub_ps(load_bf16(p + j, k), m));
-      v = _mm512_maskz_mov_ps(k, v);
-      sum = _mm512_add_ps(sum, v);
-      _mm512_mask_storeu_ps(e.data() + j, k, v);
-    }
-    __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
-    for (int j = 0; j < len; j += 16) {
-      __mmask16 k = first(len - j);
-      __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, e.data() + j), inv);
-      _mm256_mask_storeu_epi16(p + j, k, (__m256i)_mm512_cvtneps_pbh(v));
-    }
-    for (int j = len; j < n; j++) p[j] = 0;
-  }
-}
-
 }

@@ -31,7 +31,7 @@ P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 SIGNATURES = {
     "sikao_int4_mm": [P, I, I, P, P, I, P, I, I],
     "sikao_int8_mm": [P, I, I, P, P, I, P, I, I],
-    "sikao_causal_softmax": [P, I, I, I, I, I, I, I],
+    "sikao_prefill_attention": [P, L, L, L, P, P, P, I, I, I, I, I, I, L, L, L, I],
     "sikao_decode_attention": [P, L, P, P, L, P, P, P, I, I, I, I, L, L, L, P, P, I, I],
     "sikao_row_stats": [P, I, I, I, P, P, P, I],
     "sikao_rms_norm": [P, P, P, I, I, ctypes.c_float, I],

@@ -10,19 +10,13 @@ inline __m512 bf16x16(const uint16_t* p) {
       _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
 }
 
-inline __m512 load_bf16(const uint16_t* p, __mmask16 k) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(
-      _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p)), 16));
-}
-
 inline __mmask16 first(int n) {  // the first n lanes (none for n <= 0)
   return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-// exp(x) for x <= 0 to ~3e-6 relative: 2^n * p(f), p the degree-5 Taylor polynomial of 2^f on
+// 2^t for t <= 0 to ~3e-6 relative: 2^n * p(f), p the degree-5 Taylor polynomial of 2^f on
 // [-0.5, 0.5]
-inline __m512 exp_neg(__m512 x) {
-  __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504f));
+inline __m512 exp2_neg(__m512 t) {
   t = _mm512_max_ps(t, _mm512_set1_ps(-150.f));
   __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 f = _mm512_sub_ps(t, n);
@@ -33,6 +27,10 @@ inline __m512 exp_neg(__m512 x) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718e-1f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
   return _mm512_scalef_ps(p, n);
+}
+
+inline __m512 exp_neg(__m512 x) {  // e^x for x <= 0
+  return exp2_neg(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)));
 }
 
 }  // namespace sikao

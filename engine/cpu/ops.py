@@ -176,15 +176,19 @@ def row_stats(logits: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     return lse, top, arg
 
 
-def causal_softmax_(s: Tensor, offset: int, period: int, visible: int) -> Tensor:
-    """Softmax in place over the last dim of bf16 scores [..., rows, n] whose row i is the query
-    at position (offset + i) % period of a chunk appended after `visible` keys: the keys it may
-    not see become 0."""
-    assert s.dtype == torch.bfloat16 and s.is_contiguous()
-    rows, n = s.shape[-2:]
-    library().sikao_causal_softmax(s.data_ptr(), s.numel() // n, n, rows, offset, period, visible,
-                                   torch.get_num_threads())
-    return s
+def prefill_attention(q: Tensor, k: Tensor, v: Tensor, start: int) -> Tensor:
+    """Causal attention of q [B, H, T, D] fp32, the positions start..start+T-1, over the bf16
+    caches k, v [B, KV, >= start+T, D] (sharing strides, the last dim contiguous; the chunk's keys
+    written), query t seeing keys 0..start+t → [B, T, H, D] fp32. D: 64, 128 or 256."""
+    B, H, T, D = q.shape
+    assert q.dtype == torch.float32 and q.stride(-1) == 1 and D in (64, 128, 256)
+    assert k.dtype == v.dtype == torch.bfloat16 and k.stride() == v.stride() and k.stride(-1) == 1
+    assert k.shape[2] >= start + T
+    y = torch.empty(B, T, H, D)
+    library().sikao_prefill_attention(q.data_ptr(), *q.stride()[:3], k.data_ptr(), v.data_ptr(),
+                                      y.data_ptr(), B, T, H, k.shape[1], D, start,
+                                      *k.stride()[:3], torch.get_num_threads())
+    return y
 
 
 # the same functions as custom ops, for compiled steps
