@@ -28,10 +28,12 @@ struct Scratch {
 };
 
 // s[j][m] = q_m . k_j (q pre-scaled) for the block's keys j0.. (8 at a time: 16 accumulators; each
-// key's pair of dims is broadcast against 32 rows' pairs). Keys past `end` repeat key end - 1
-// (the caller masks them): no read past the cache.
+// key's pair of dims is broadcast against 32 rows' pairs), -inf where key j is past row m's
+// `lim`; `top` is raised to each row's max. Keys past `end` repeat key end - 1 (and are past
+// every row's lim): no read past the cache.
 template <int D>
-void scores(const int32_t* q, const uint16_t* k, long sn, int j0, int end, float* s) {
+void scores(const int32_t* q, const uint16_t* k, long sn, int j0, int end, float* s,
+            const __m512i* lim, int first, __m512* top) {
   for (int j = 0; j < KEYS; j += 8) {
     const pair_t* kr[8];
     for (int i = 0; i < 8; i++) kr[i] = (const pair_t*)(k + std::min(j0 + j + i, end - 1) * sn);
@@ -46,10 +48,15 @@ void scores(const int32_t* q, const uint16_t* k, long sn, int j0, int end, float
         acc[i][1] = _mm512_dpbf16_ps(acc[i][1], kb, q1);
       }
     }
-    for (int i = 0; i < 8; i++) {
-      _mm512_storeu_ps(s + (j + i) * ROWS, acc[i][0]);
-      _mm512_storeu_ps(s + (j + i) * ROWS + 16, acc[i][1]);
-    }
+    for (int i = 0; i < 8; i++)
+      for (int x = 0; x < 2; x++) {
+        if (j0 + j + i > first)  // a key some row may not see (key 0 every row sees: top is finite)
+          acc[i][x] = _mm512_mask_mov_ps(
+              acc[i][x], _mm512_cmplt_epi32_mask(lim[x], _mm512_set1_epi32(j0 + j + i)),
+              _mm512_set1_ps(-INFINITY));
+        top[x] = _mm512_max_ps(top[x], acc[i][x]);
+        _mm512_storeu_ps(s + (j + i) * ROWS + 16 * x, acc[i][x]);
+      }
   }
 }
 
@@ -102,16 +109,16 @@ struct Chunk {  // the call's shapes and strides
   long qb, qh, qt, sb, sh, sn;
 };
 
-// Rows tile*32.. of KV head h of batch row b; row m is query head h*G + m % G at chunk position
-// m / G, so the heads reading one KV head go through each key together.
+// Rows 32i.. of KV head h of batch row b; row r is query head h*G + r % G at chunk position
+// r / G, so the heads reading one KV head go through each key together.
 template <int D>
-void tile(const Chunk& c, int b, int h, int tile, Scratch& w) {
+void tile(const Chunk& c, int b, int h, int i, Scratch& w) {
   const int G = c.H / c.KV, M = c.T * G;
   alignas(64) int32_t limit[ROWS];  // the last key row m may see
   alignas(64) uint16_t row[D];
   const float scale = 1.44269504f / std::sqrt((float)D);  // exp2 of scores in log2 units
   for (int m = 0; m < ROWS; m++) {
-    const int r = std::min(tile * ROWS + m, M - 1);  // lanes past the chunk repeat its last row
+    const int r = std::min(i * ROWS + m, M - 1);  // lanes past the chunk repeat its last row
     const float* q = c.q + b * c.qb + (h * G + r % G) * c.qh + (r / G) * c.qt;
     limit[m] = c.start + r / G;
     for (int d = 0; d < D; d += 16)
@@ -127,18 +134,8 @@ void tile(const Chunk& c, int b, int h, int tile, Scratch& w) {
   __m512 mx[2] = {_mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY)};
   __m512 sum[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
   for (int j0 = 0; j0 < end; j0 += KEYS) {
-    scores<D>(w.q.data(), k, c.sn, j0, end, w.s.data());
     __m512 top[2] = {mx[0], mx[1]};
-    for (int j = 0; j < KEYS; j++)
-      for (int x = 0; x < 2; x++) {
-        float* s = w.s.data() + j * ROWS + 16 * x;
-        if (j0 + j > first) {  // keys some row may not see (key 0 every row sees: top is finite)
-          const __mmask16 hidden = _mm512_cmplt_epi32_mask(lim[x], _mm512_set1_epi32(j0 + j));
-          _mm512_storeu_ps(s, _mm512_mask_mov_ps(_mm512_loadu_ps(s), hidden,
-                                                 _mm512_set1_ps(-INFINITY)));
-        }
-        top[x] = _mm512_max_ps(top[x], _mm512_loadu_ps(s));
-      }
+    scores<D>(w.q.data(), k, c.sn, j0, end, w.s.data(), lim, first, top);
     for (int x = 0; x < 2; x++) {  // a higher max scales down what came before
       const __mmask16 up = _mm512_cmp_ps_mask(top[x], mx[x], _CMP_GT_OQ);
       if (up) {
@@ -171,9 +168,10 @@ void tile(const Chunk& c, int b, int h, int tile, Scratch& w) {
     mix<D>(w.p.data(), w.v.data(), w.o.data());
   }
   alignas(64) float inv[ROWS];
-  for (int x = 0; x < 2; x++) _mm512_store_ps(inv + 16 * x, _mm512_div_ps(_mm512_set1_ps(1.f), sum[x]));
-  for (int m = 0; m < ROWS && tile * ROWS + m < M; m++) {
-    const int r = tile * ROWS + m;
+  for (int x = 0; x < 2; x++)
+    _mm512_store_ps(inv + 16 * x, _mm512_div_ps(_mm512_set1_ps(1.f), sum[x]));
+  for (int m = 0; m < ROWS && i * ROWS + m < M; m++) {
+    const int r = i * ROWS + m;
     float* y = c.y + (((size_t)b * c.T + r / G) * c.H + h * G + r % G) * D;
     for (int d = 0; d < D; d += 16)
       _mm512_storeu_ps(y + d, _mm512_mul_ps(_mm512_loadu_ps(w.o.data() + m * D + d),
