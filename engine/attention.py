@@ -22,12 +22,12 @@ import torch
 from engine.cpu import ops
 
 BF16 = torch.bfloat16
-BLOCK_BYTES = 8 << 20  # scores computed per block of query rows: bounded memory at any length
+BLOCK_BYTES = 8 << 20  # torch's path: scores per block of query rows, bounded memory at any length
 
 
 def pays(device: torch.device) -> bool:
-    """bf16 GEMMs beat the fp32 kernel only where the CPU multiplies bf16 natively; elsewhere
-    (AVX2 laptops) oneDNN emulates them."""
+    """bf16 attention beats the fp32 kernel only where the CPU multiplies bf16 natively;
+    elsewhere (AVX2 laptops) oneDNN emulates bf16 GEMMs."""
     return device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported()
                                      or torch.cpu._is_amx_tile_supported())
 

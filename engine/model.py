@@ -69,7 +69,7 @@ class Block(nn.Module):
         self.gate_up = nn.Linear(a.dim, 2 * a.hidden, bias=False)
         self.down = nn.Linear(a.hidden, a.dim, bias=False)
 
-    def forward(self, x, cos, sin, at, mask, kc, vc, gemm=False, lens=None, share=None):
+    def forward(self, x, cos, sin, at, mask, kc, vc, bf16=False, lens=None, share=None):
         a = self.a
         B, T, _ = x.shape
         H, KV, hd = a.n_heads, a.n_kv_heads, a.head_dim
@@ -86,14 +86,14 @@ class Block(nn.Module):
         if lens is not None and ops.eager(v, 16):  # one native call writes the caches and attends
             y = ops.decode_step(q[:, 0], k[:, 0], v[:, 0], kc, vc, lens, share).view(B, T, -1)
         else:
-            y = self.attend(q, k, v, at, mask, kc, vc, gemm, lens)
+            y = self.attend(q, k, v, at, mask, kc, vc, bf16, lens)
         x = x + self.o(y)
         h, gu = self.mlp_norm(x), self.gate_up
         h = gu.swiglu(h) if isinstance(gu, QuantLinear) else swiglu(gu(h))  # fused where native
         return x + self.down(h)
 
     @staticmethod
-    def attend(q, k, v, at, mask, kc, vc, gemm, lens):
+    def attend(q, k, v, at, mask, kc, vc, bf16, lens):
         """Write k, v [B, T, KV, D] into the caches; q [B, T, H, D]'s attention → [B, T, H*D]."""
         B, T = q.shape[:2]
         if isinstance(at, int):  # every row writes at positions at..at+T-1: a slice, no scatter
@@ -103,7 +103,7 @@ class Block(nn.Module):
             rows, pos = at
             kc[rows, :, pos] = k.to(kc.dtype)
             vc[rows, :, pos] = v.to(vc.dtype)
-        if gemm:  # a prompt chunk at positions at..at+T-1 (engine/attention.py)
+        if bf16:  # a prompt chunk at positions at..at+T-1 (engine/attention.py)
             y = attention.prefill(q.transpose(1, 2), kc, vc, at)
         elif lens is not None:  # one query a row over its first lens[b] keys (engine/cpu)
             y = ops.decode_attention(q[:, 0], kc, vc, lens)[:, :, None]
@@ -125,7 +125,7 @@ class Transformer(nn.Module):
         self.rope_scale = rope_scale
         self.register_buffer("cos", torch.empty(0, a.head_dim), persistent=False)
         self.register_buffer("sin", torch.empty(0, a.head_dim), persistent=False)
-        self.gemm_prefill = False  # prompt chunks through engine/attention.py (set by from_hf)
+        self.bf16_prefill = False  # prompt chunks through engine/attention.py (set by from_hf)
         self.native_decode = False  # decode attention by engine/cpu (set by from_hf)
         self.kv_dtype = torch.float32  # the KV cache's (set by from_hf)
 
@@ -144,12 +144,12 @@ class Transformer(nn.Module):
         x = self.embed(tokens)
         cos = self.cos[pos].to(x.dtype)[:, :, None]
         sin = self.sin[pos].to(x.dtype)[:, :, None]
-        gemm = start is not None and T > 1 and self.gemm_prefill
+        bf16 = start is not None and T > 1 and self.bf16_prefill
         lens = (pos[:, 0] + 1).int() if T == 1 and self.native_decode else None  # keys a row sees
         mask = None
         if start is not None:
             at = start
-            if not (T == 1 or start == 0 or gemm):
+            if not (T == 1 or start == 0 or bf16):
                 mask = self.causal(start, T, pos.device)
         else:
             at = (torch.arange(B, device=pos.device)[:, None], pos)
@@ -157,7 +157,7 @@ class Transformer(nn.Module):
                 keys = torch.arange(k_cache[0].shape[2], device=pos.device)
                 mask = keys[None, None, None, :] <= pos[:, None, :, None]
         for layer, kc, vc in zip(self.layers, k_cache, v_cache):
-            x = layer(x, cos, sin, at, mask, kc, vc, gemm, lens, share)
+            x = layer(x, cos, sin, at, mask, kc, vc, bf16, lens, share)
         x = self.norm(x if all_logits else x[:, -1])
         return self.lm_head(x).float()
 
@@ -211,12 +211,12 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     model.norm.load_state_dict({"weight": sd["model.norm.weight"].clone()}, assign=True)
     model.lm_head.load_state_dict({"weight": head}, assign=True)
     quantize_head(model, quant)
-    model.gemm_prefill = quant != "none" and attention.pays(model.norm.weight.device)
+    model.bf16_prefill = quant != "none" and attention.pays(model.norm.weight.device)
     model.native_decode = ops.attention_fits(model.norm.weight, head_dim)
     # Quantized models round K and V to bf16 in every prefill attention anyway (attention.py);
     # caching them so halves the bytes each decode step reads (8 forked branches 230 tokens in read
     # 85 MB of fp32 KV a step, ~6x the int4 weights).
-    model.kv_dtype = torch.bfloat16 if model.gemm_prefill and model.native_decode else dtype
+    model.kv_dtype = torch.bfloat16 if model.bf16_prefill and model.native_decode else dtype
     return model.eval()
 
 
