@@ -86,6 +86,31 @@ def test_decode_attention_matches_sdpa_per_row_length(D, H, KV, dtype):
 
 @native
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("H,KV,D", [(9, 3, 64), (12, 2, 128), (8, 1, 256)])
+def test_long_rows_split_across_threads_match_sdpa(monkeypatch, dtype, H, KV, D):
+    # few (row, KV head) tasks for the threads: each row's keys go in ranges attended apart; the
+    # ranges cross the end of a prefix read from another row and end at the step's new key
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    B, n = 2, 1400
+    kc, vc = (torch.randn(B, KV, n + 5, D, generator=gen).to(dtype) for _ in range(2))
+    kc[1, :, :700], vc[1, :, :700] = kc[0, :, :700], vc[0, :, :700]
+    q, k, v = torch.randn(B, H, D, generator=gen), *torch.randn(2, B, KV, D, generator=gen)
+    lens = torch.tensor([n - 300, n], dtype=torch.int32)
+    share = torch.tensor([[0, 0], [0, 700]], dtype=torch.int32)
+    got = ops.decode_step(q, k, v, kc, vc, lens, share)
+    for b, m in enumerate(lens.tolist()):
+        assert torch.equal(kc[b, :, m - 1], k[b].to(dtype))
+        assert torch.equal(vc[b, :, m - 1], v[b].to(dtype))
+        want = F.scaled_dot_product_attention(q[b, :, None], kc[b, :, :m].float(),
+                                              vc[b, :, :m].float(), enable_gqa=True)[:, 0]
+        if dtype == torch.float32:
+            assert (got[b] - want).abs().max() < 1e-5
+        else:
+            assert rel(got[b], want) < 1e-2
+
+
+@native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("H,KV,D", [(9, 3, 64), (4, 2, 128), (2, 1, 256)])
 def test_decode_step_writes_the_new_key_and_value_then_attends(dtype, H, KV, D):
     B = 3

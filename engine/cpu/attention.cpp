@@ -69,9 +69,11 @@ inline void put(uint16_t* p, __m512 x) {
   _mm256_storeu_si256((__m256i*)p, (__m256i)_mm512_cvtneps_pbh(x));
 }
 
-// Heads whose C accumulators fit in registers beside one value row.
-template <int C>
-constexpr int HEADS = C >= 16 ? 1 : 24 / C;
+// Values are mixed 64 dims at a time for up to 6 heads: 24 accumulators fit in registers beside
+// the value row, and every value row is read once for all of a KV head's query heads (up to 6)
+// whatever the head dim.
+constexpr int SLICE = 4;  // vectors of 16 dims
+constexpr int HEADS = 6;
 
 // Where a row's keys and values are read: positions [0, shared) from another row's cache holding
 // the same ones (a forked branch's prompt, read once for all its siblings), the rest its own.
@@ -82,60 +84,65 @@ struct Rows {
   const T* key(int j, long sn) const { return (j < shared ? k0 : k) + j * sn; }
   const T* value(int j, long sn) const { return (j < shared ? v0 : v) + j * sn; }
   int end(int j) const { return j < shared ? shared : n; }  // of j's run of keys in one row
+  Rows range(int lo, int hi, long sn) const {  // positions lo..hi-1, renumbered from 0
+    return {k0 + lo * sn, v0 + lo * sn, k + lo * sn, v + lo * sn,
+            std::clamp(shared - lo, 0, hi - lo), hi - lo};
+  }
+  Rows dims(int d) const { return {k0, v0 + d, k, v + d, shared, n}; }  // values from dim d on
 };
 
-// y[h] = inv[h] * sum_j p[h][j] v_j for g <= HEADS<C> heads (p rows `ps` apart).
-template <int C>
-void mix(const float* p, int ps, int g, const Rows<float>& r, long sn, const float* inv,
-         float* y) {
-  constexpr int HG = HEADS<C>;
-  __m512 o[HG][C];
-  for (int h = 0; h < HG; h++)
-    for (int c = 0; c < C; c++) o[h][c] = _mm512_setzero_ps();
+// y[h][0:64] = inv[h] * sum_j p[h][j] v_j[0:64] for g <= HEADS heads (p rows `ps` apart, y rows
+// `ys` apart).
+void mix(const float* p, int ps, int g, const Rows<float>& r, long sn, const float* inv, float* y,
+         int ys) {
+  __m512 o[HEADS][SLICE];
+  for (int h = 0; h < HEADS; h++)
+    for (int c = 0; c < SLICE; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0; j < r.n; j++) {
-    if (j + 16 < r.n) prefetch(r.value(j + 16, sn), 64 * C);
+    if (j + 16 < r.n) prefetch(r.value(j + 16, sn), 64 * SLICE);
     const float* v = r.value(j, sn);
-    __m512 vj[C];
-    for (int c = 0; c < C; c++) vj[c] = _mm512_loadu_ps(v + 16 * c);
-    for (int h = 0; h < HG; h++) {
+    __m512 vj[SLICE];
+    for (int c = 0; c < SLICE; c++) vj[c] = _mm512_loadu_ps(v + 16 * c);
+    for (int h = 0; h < HEADS; h++) {
       if (h >= g) break;
       __m512 pj = _mm512_set1_ps(p[h * ps + j]);
-      for (int c = 0; c < C; c++) o[h][c] = _mm512_fmadd_ps(pj, vj[c], o[h][c]);
+      for (int c = 0; c < SLICE; c++) o[h][c] = _mm512_fmadd_ps(pj, vj[c], o[h][c]);
     }
   }
   for (int h = 0; h < g; h++)
-    for (int c = 0; c < C; c++)
-      _mm512_storeu_ps(y + h * 16 * C + 16 * c, _mm512_mul_ps(o[h][c], _mm512_set1_ps(inv[h])));
+    for (int c = 0; c < SLICE; c++)
+      _mm512_storeu_ps(y + h * ys + 16 * c, _mm512_mul_ps(o[h][c], _mm512_set1_ps(inv[h])));
 }
 
 // bf16 values and probabilities: keys taken in pairs, rows j and j+1 interleaved (dims in the
 // order unpacklo/hi leave them, restored at the end) so each vdpbf16ps adds p_j v_j + p_j+1 v_j+1;
 // a pair never spans the two rows' runs (a run's odd last key is paired with zeros).
-template <int C>
 void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, const float* inv,
-         float* y) {
-  constexpr int HG = HEADS<C>;
-  __m512 o[HG][C];
-  for (int h = 0; h < HG; h++)
-    for (int c = 0; c < C; c++) o[h][c] = _mm512_setzero_ps();
+         float* y, int ys) {
+  __m512 o[HEADS][SLICE];
+  for (int h = 0; h < HEADS; h++)
+    for (int c = 0; c < SLICE; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0, step; j < r.n; j += step) {
     const int end = r.end(j);
     step = j + 1 < end ? 2 : 1;
-    if (j + 17 < r.n) prefetch(r.value(j + 16, sn), 64 * C);  // rows j + 16 and j + 17
+    if (j + 17 < r.n) {
+      prefetch(r.value(j + 16, sn), 32 * SLICE);
+      prefetch(r.value(j + 17, sn), 32 * SLICE);
+    }
     const uint16_t* v = r.value(j, sn);
-    __m512i vj[C];
-    for (int c = 0; c < C / 2; c++) {
+    __m512i vj[SLICE];
+    for (int c = 0; c < SLICE / 2; c++) {
       __m512i a = _mm512_loadu_si512(v + 32 * c);
       __m512i b = step == 2 ? _mm512_loadu_si512(v + sn + 32 * c) : _mm512_setzero_si512();
       vj[2 * c] = _mm512_unpacklo_epi16(a, b);
       vj[2 * c + 1] = _mm512_unpackhi_epi16(a, b);
     }
-    for (int h = 0; h < HG; h++) {
+    for (int h = 0; h < HEADS; h++) {
       if (h >= g) break;
       int32_t pair;  // p_j, p_j+1 (j may be odd: the own run can start anywhere)
       std::memcpy(&pair, p + h * ps + j, sizeof pair);
       __m512bh pj = (__m512bh)_mm512_set1_epi32(pair);
-      for (int c = 0; c < C; c++) o[h][c] = _mm512_dpbf16_ps(o[h][c], pj, (__m512bh)vj[c]);
+      for (int c = 0; c < SLICE; c++) o[h][c] = _mm512_dpbf16_ps(o[h][c], pj, (__m512bh)vj[c]);
     }
   }
   // unpacklo held dims 0-3, 8-11, 16-19, 24-27 of each 32; unpackhi the others
@@ -143,8 +150,8 @@ void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, con
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   for (int h = 0; h < g; h++) {
     __m512 scale = _mm512_set1_ps(inv[h]);
-    for (int c = 0; c < C / 2; c++) {
-      float* out = y + h * 16 * C + 32 * c;
+    for (int c = 0; c < SLICE / 2; c++) {
+      float* out = y + h * ys + 32 * c;
       const __m512 a = o[h][2 * c], b = o[h][2 * c + 1];
       _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(a, lo, b), scale));
       _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(a, hi, b), scale));
@@ -153,10 +160,10 @@ void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, con
 }
 
 // The query heads of one KV head over its r.n keys: scores a block of 16 keys at a time (each key
-// read once for all G heads; a block does not span the two runs), softmax, then values for up to
-// HEADS<C> heads at a time.
+// read once for all G heads; a block does not span the two runs), softmax, then the values. With
+// `stats`, each head's max score and sum of exponentials go there (to combine ranges of keys).
 template <class T, int C>
-void attend(const float* q, const Rows<T>& r, float* y, int G, long sn) {
+void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* stats) {
   const int n = r.n, np = (n + 32) & ~15;  // the pad after an odd n, and a block past a run's end
   std::vector<float> s((size_t)G * np);
   std::vector<T> p((size_t)G * np), qt((size_t)G * 16 * C);
@@ -184,9 +191,35 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn) {
       sum = _mm512_add_ps(sum, e);
     }
     inv[h] = 1.f / _mm512_reduce_add_ps(sum);
+    if (stats) stats[2 * h] = m[0], stats[2 * h + 1] = 1.f / inv[h];
   }
-  for (int h = 0; h < G; h += HEADS<C>)
-    mix<C>(p.data() + h * np, np, std::min(HEADS<C>, G - h), r, sn, inv.data() + h, y + h * 16 * C);
+  for (int c = 0; c < C; c += SLICE)
+    for (int h = 0; h < G; h += HEADS)
+      mix(p.data() + h * np, np, std::min(HEADS, G - h), r.dims(16 * c), sn, inv.data() + h,
+          y + h * 16 * C + 16 * c, 16 * C);
+}
+
+// y [G, D] from S attentions over consecutive ranges of keys (parts [S][G * D + 2 * G]: outputs,
+// then each head's max score and sum), weighted by each range's share of the softmax.
+void combine(const float* parts, int S, int G, int D, float* y) {
+  const int stride = G * D + 2 * G;
+  for (int h = 0; h < G; h++) {
+    float top = -INFINITY, total = 0.f;
+    for (int s = 0; s < S; s++) top = std::max(top, parts[s * stride + G * D + 2 * h]);
+    for (int s = 0; s < S; s++) {
+      const float* st = parts + s * stride + G * D + 2 * h;
+      total += std::exp(st[0] - top) * st[1];
+    }
+    for (int d = 0; d < D; d += 16) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int s = 0; s < S; s++) {
+        const float* st = parts + s * stride + G * D + 2 * h;
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(std::exp(st[0] - top) * st[1] / total),
+                              _mm512_loadu_ps(parts + s * stride + h * D + d), acc);
+      }
+      _mm512_storeu_ps(y + h * D + d, acc);
+    }
+  }
 }
 
 template <class T>
@@ -198,23 +231,41 @@ template <class T>
 void decode(const float* q, long qs, const float* kn, const float* vn, long ns, T* k, T* v,
             float* y, int B, int H, int KV, int D, long sb, long sh, long sn, const int* lens,
             const int* share, int threads) {
-  const int G = H / KV;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int t = 0; t < B * KV; t++) {
-    const int b = t / KV, h = t % KV, n = lens[b], b0 = share ? share[b] : b;
-    T *kh = k + b * sb + h * sh, *vh = v + b * sb + h * sh;
-    if (kn) {  // this step's key and value go in first, at position n - 1
-      store(kh + (n - 1) * sn, kn + b * ns + h * D, D);
-      store(vh + (n - 1) * sn, vn + b * ns + h * D, D);
+  const int G = H / KV, heads = B * KV;
+  // Fewer (row, KV head) tasks than twice the threads (one long row) leave a core idle or
+  // unevenly loaded: each row's keys are then split into S ranges of 256 or more, attended apart
+  // and combined.
+  const int shortest = *std::min_element(lens, lens + B);
+  const int S = heads >= 2 * threads ? 1
+                                     : std::clamp(std::min((2 * threads + heads - 1) / heads,
+                                                           shortest / 256), 1, 16);
+  std::vector<float> parts(S > 1 ? (size_t)heads * S * (G * D + 2 * G) : 0);
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(static)
+    for (int t = 0; t < heads * S; t++) {
+      const int s = t % S, b = t / S / KV, h = t / S % KV, n = lens[b], b0 = share ? share[b] : b;
+      T *kh = k + b * sb + h * sh, *vh = v + b * sb + h * sh;
+      if (kn && s == S - 1) {  // this step's key and value go in first, at position n - 1
+        store(kh + (n - 1) * sn, kn + b * ns + h * D, D);
+        store(vh + (n - 1) * sn, vn + b * ns + h * D, D);
+      }
+      const Rows<T> r{k + b0 * sb + h * sh, v + b0 * sb + h * sh, kh, vh,
+                      share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n};
+      const Rows<T> part = r.range((long)n * s / S, (long)n * (s + 1) / S, sn);
+      const float* qh = q + b * qs + h * G * D;
+      float* yh = S == 1 ? y + (size_t)t * G * D : parts.data() + (size_t)t * (G * D + 2 * G);
+      float* stats = S == 1 ? nullptr : yh + G * D;
+      switch (D) {
+        case 64: attend<T, 4>(qh, part, yh, G, sn, stats); break;
+        case 128: attend<T, 8>(qh, part, yh, G, sn, stats); break;
+        default: attend<T, 16>(qh, part, yh, G, sn, stats); break;
+      }
     }
-    const Rows<T> r{k + b0 * sb + h * sh, v + b0 * sb + h * sh, kh, vh,
-                    share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n};
-    const float* qh = q + b * qs + h * G * D;
-    float* yh = y + (size_t)t * G * D;
-    switch (D) {
-      case 64: attend<T, 4>(qh, r, yh, G, sn); break;
-      case 128: attend<T, 8>(qh, r, yh, G, sn); break;
-      default: attend<T, 16>(qh, r, yh, G, sn); break;
+    if (S > 1) {
+#pragma omp for schedule(static)
+      for (int t = 0; t < heads; t++)
+        combine(parts.data() + (size_t)t * S * (G * D + 2 * G), S, G, D, y + (size_t)t * G * D);
     }
   }
 }
@@ -226,11 +277,11 @@ extern "C" {
 // One query per row: y [B, H, D] = softmax(q k^T / sqrt(D)) v over the first lens[b] keys of row
 // b. q [B, H, D] fp32 with rows qs apart; y contiguous; k and v caches (fp32, or bf16 when
 // `bf16`) sharing strides (row, head, position; the last dim contiguous); query heads
-// h*G..h*G+G-1 read KV head h. One task per (row, KV head). With kn and vn (fp32 [B, KV, D],
-// rows ns apart) the step's own key and value are first written at position lens[b] - 1. With
-// `share` ([2, B]: a row index, a length) row b reads its first share[B + b] keys and values from
-// row share[b] (which must hold the same ones there; not the step's own, written to row b):
-// siblings read a common prefix once.
+// h*G..h*G+G-1 read KV head h. One task per (row, KV head), or per range of its keys. With kn
+// and vn (fp32 [B, KV, D], rows ns apart) the step's own key and value are first written at
+// position lens[b] - 1. With `share` ([2, B]: a row index, a length) row b reads its first
+// share[B + b] keys and values from row share[b] (which must hold the same ones there; not the
+// step's own, written to row b): siblings read a common prefix once.
 void sikao_decode_attention(const float* q, long qs, const float* kn, const float* vn, long ns,
                             void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
                             long sh, long sn, const int* lens, const int* share, int bf16,
