@@ -41,6 +41,11 @@ def summary(r: dict, best: str) -> str:
                          f"achieved {b['single']:.0f} tok/s ({b['single'] * per_tok / bw / 1e9:.0%})")
         lines.append("  6. memory: peak RSS of each configuration's own process (peak MB, the whole "
                      "run) and its RSS once loaded (loaded)")
+        long = b.get("long")
+        if long:
+            lines.append(f"  and decode after 2000 / 4000 context tokens: {long['2000']:.0f} / "
+                         f"{long['4000']:.0f} tok/s ({long['2000'] / b['single']:.0%} / "
+                         f"{long['4000'] / b['single']:.0%} of the 1-stream rate)")
     return "\n".join(lines)
 
 

@@ -6,8 +6,9 @@ ratios from this one run.
 Per configuration: single-stream tok/s (greedy, ~100-token prompt, `--tokens` new tokens, prefill
 included), 8 branches forked from the prompt (aggregate tok/s), peak RSS, weight bytes read per
 token. Peers: HF `generate()` fp32 and llama.cpp (llama-cpp-python) on the same GGUF and threads.
-Then: resuming after 200 appended tokens on a 2,000- vs a 200-token context, and the roofline
-(bytes per token / measured memory bandwidth vs achieved tok/s).
+Then: resuming after 200 appended tokens on a 2,000- vs a 200-token context, decoding after a
+2,000- and a 4,000-token context, and the roofline (bytes per token / measured memory bandwidth vs
+achieved tok/s).
 """
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ def ours(name: str, args) -> dict:
            "bytes_per_token": weight_bytes(llm.model)}
     if name == BEST:
         out["resume"] = {n: resume(llm, n) for n in (200, 2000)}
+        long_decode(llm, 4000)  # warm-up: the first pass at a length grows the caches
+        out["long"] = {n: best_of(args.repeat, lambda n=n: long_decode(llm, n))
+                       for n in (2000, 4000)}
     return out
 
 
@@ -77,24 +81,44 @@ def forked(llm, ids, n: int, params) -> float:
     return n * params.max_tokens / (time.perf_counter() - started)
 
 
+def filler(llm) -> list[int]:
+    """~4,500 tokens of list text: the long contexts' prompt."""
+    return llm.encode(" ".join(f"item {i} is on shelf {i % 7}." for i in range(420)))
+
+
 def resume(llm, context: int) -> float:
     """Seconds from appending 200 tokens to a live `context`-token sequence to its next token."""
     from engine import SamplingParams
 
-    filler = llm.encode(" ".join(f"item {i} is on shelf {i % 7}." for i in range(400)))
+    filler_ids = filler(llm)
     one = SamplingParams(temperature=0, max_tokens=1, ignore_eos=True)
     times = []
     for _ in range(3):
-        sid = llm.add(filler[:context], one)
+        sid = llm.add(filler_ids[:context], one)
         while llm.has_running():
             llm.step()
         started = time.perf_counter()
-        llm.append(sid, filler[context:context + 200], one)
+        llm.append(sid, filler_ids[context:context + 200], one)
         while llm.has_running():
             llm.step()
         times.append(time.perf_counter() - started)
         llm.drop(sid)
     return min(times)
+
+
+def long_decode(llm, context: int) -> float:
+    """Single-stream decode tok/s after a `context`-token prompt (a long thought's speed), 64
+    tokens, the prefill not counted."""
+    from engine import SamplingParams
+
+    sid = llm.add(filler(llm)[:context], SamplingParams(temperature=0, max_tokens=64,
+                                                        ignore_eos=True))
+    llm.step()  # the prefill and the first token
+    started = time.perf_counter()
+    while llm.has_running():
+        llm.step()
+    llm.drop(sid)
+    return 63 / (time.perf_counter() - started)
 
 
 def weight_bytes(model) -> int:
@@ -215,6 +239,8 @@ def merge(old: dict | None, new: dict) -> dict:
             out[key] = max(old[key], value)
         elif key == "resume":
             out[key] = {n: min(old[key][n], t) for n, t in value.items()}
+        elif key == "long":
+            out[key] = {n: max(old[key][n], t) for n, t in value.items()}
         elif isinstance(value, float):
             out[key] = min(old[key], value)
     return out
