@@ -91,7 +91,7 @@ def test_long_rows_split_across_threads_match_sdpa(monkeypatch, dtype, H, KV, D)
     # few (row, KV head) tasks for the threads: each row's keys go in ranges attended apart; the
     # ranges cross the end of a prefix read from another row and end at the step's new key
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
-    B, n = 2, 1400
+    B, n = 2, 2000  # ranges of 400 keys or more: 2 to 4 of them a row
     kc, vc = (torch.randn(B, KV, n + 5, D, generator=gen).to(dtype) for _ in range(2))
     kc[1, :, :700], vc[1, :, :700] = kc[0, :, :700], vc[0, :, :700]
     q, k, v = torch.randn(B, H, D, generator=gen), *torch.randn(2, B, KV, D, generator=gen)
