@@ -73,11 +73,10 @@ inline void put(uint16_t* p, __m512 x) {
   _mm256_storeu_si256((__m256i*)p, (__m256i)_mm512_cvtneps_pbh(x));
 }
 
-// Values are mixed 64 dims at a time for up to 6 heads: 24 accumulators fit in registers beside
-// the value row, and every value row is read once for all of a KV head's query heads (up to 6)
-// whatever the head dim.
-constexpr int SLICE = 4;  // vectors of 16 dims
-constexpr int HEADS = 6;
+// Values are mixed CS vectors of 16 dims at a time for up to HEADS<CS> heads: their accumulators
+// fit in registers beside the value row.
+template <int CS>
+constexpr int HEADS = 24 / CS;
 
 // Where a row's keys and values are read: positions [0, shared) from another row's cache holding
 // the same ones (a forked branch's prompt, read once for all its siblings), the rest its own.
@@ -95,58 +94,62 @@ struct Rows {
   Rows dims(int d) const { return {k0, v0 + d, k, v + d, shared, n}; }  // values from dim d on
 };
 
-// y[h][0:64] = inv[h] * sum_j p[h][j] v_j[0:64] for g <= HEADS heads (p rows `ps` apart, y rows
-// `ys` apart).
+// y[h][0:16CS] = inv[h] * sum_j p[h][j] v_j[0:16CS] for g <= HEADS<CS> heads (p rows `ps` apart,
+// y rows `ys` apart).
+template <int CS>
 void mix(const float* p, int ps, int g, const Rows<float>& r, long sn, const float* inv, float* y,
          int ys) {
-  __m512 o[HEADS][SLICE];
-  for (int h = 0; h < HEADS; h++)
-    for (int c = 0; c < SLICE; c++) o[h][c] = _mm512_setzero_ps();
+  constexpr int HG = HEADS<CS>;
+  __m512 o[HG][CS];
+  for (int h = 0; h < HG; h++)
+    for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0; j < r.n; j++) {
-    if (j + AHEAD < r.n) prefetch(r.value(j + AHEAD, sn), 64 * SLICE);
+    if (j + AHEAD < r.n) prefetch(r.value(j + AHEAD, sn), 64 * CS);
     const float* v = r.value(j, sn);
-    __m512 vj[SLICE];
-    for (int c = 0; c < SLICE; c++) vj[c] = _mm512_loadu_ps(v + 16 * c);
-    for (int h = 0; h < HEADS; h++) {
+    __m512 vj[CS];
+    for (int c = 0; c < CS; c++) vj[c] = _mm512_loadu_ps(v + 16 * c);
+    for (int h = 0; h < HG; h++) {
       if (h >= g) break;
       __m512 pj = _mm512_set1_ps(p[h * ps + j]);
-      for (int c = 0; c < SLICE; c++) o[h][c] = _mm512_fmadd_ps(pj, vj[c], o[h][c]);
+      for (int c = 0; c < CS; c++) o[h][c] = _mm512_fmadd_ps(pj, vj[c], o[h][c]);
     }
   }
   for (int h = 0; h < g; h++)
-    for (int c = 0; c < SLICE; c++)
+    for (int c = 0; c < CS; c++)
       _mm512_storeu_ps(y + h * ys + 16 * c, _mm512_mul_ps(o[h][c], _mm512_set1_ps(inv[h])));
 }
 
 // bf16 values and probabilities: keys taken in pairs, rows j and j+1 interleaved (dims in the
 // order unpacklo/hi leave them, restored at the end) so each vdpbf16ps adds p_j v_j + p_j+1 v_j+1;
 // a pair never spans the two rows' runs (a run's odd last key is paired with zeros).
+template <int CS>
 void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, const float* inv,
          float* y, int ys) {
-  __m512 o[HEADS][SLICE];
-  for (int h = 0; h < HEADS; h++)
-    for (int c = 0; c < SLICE; c++) o[h][c] = _mm512_setzero_ps();
+  constexpr int HG = HEADS<CS>;
+  __m512 o[HG][CS];
+  for (int h = 0; h < HG; h++)
+    for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0, step; j < r.n; j += step) {
     const int end = r.end(j);
     step = j + 1 < end ? 2 : 1;
     if (j + AHEAD + 1 < r.n) {
-      prefetch(r.value(j + AHEAD, sn), 32 * SLICE);
-      prefetch(r.value(j + AHEAD + 1, sn), 32 * SLICE);
+      prefetch(r.value(j + AHEAD, sn), 32 * CS);
+      prefetch(r.value(j + AHEAD + 1, sn), 32 * CS);
     }
     const uint16_t* v = r.value(j, sn);
-    __m512i vj[SLICE];
-    for (int c = 0; c < SLICE / 2; c++) {
+    __m512i vj[CS];
+    for (int c = 0; c < CS / 2; c++) {
       __m512i a = _mm512_loadu_si512(v + 32 * c);
       __m512i b = step == 2 ? _mm512_loadu_si512(v + sn + 32 * c) : _mm512_setzero_si512();
       vj[2 * c] = _mm512_unpacklo_epi16(a, b);
       vj[2 * c + 1] = _mm512_unpackhi_epi16(a, b);
     }
-    for (int h = 0; h < HEADS; h++) {
+    for (int h = 0; h < HG; h++) {
       if (h >= g) break;
       int32_t pair;  // p_j, p_j+1 (j may be odd: the own run can start anywhere)
       std::memcpy(&pair, p + h * ps + j, sizeof pair);
       __m512bh pj = (__m512bh)_mm512_set1_epi32(pair);
-      for (int c = 0; c < SLICE; c++) o[h][c] = _mm512_dpbf16_ps(o[h][c], pj, (__m512bh)vj[c]);
+      for (int c = 0; c < CS; c++) o[h][c] = _mm512_dpbf16_ps(o[h][c], pj, (__m512bh)vj[c]);
     }
   }
   // unpacklo held dims 0-3, 8-11, 16-19, 24-27 of each 32; unpackhi the others
@@ -154,13 +157,23 @@ void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, con
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   for (int h = 0; h < g; h++) {
     __m512 scale = _mm512_set1_ps(inv[h]);
-    for (int c = 0; c < SLICE / 2; c++) {
+    for (int c = 0; c < CS / 2; c++) {
       float* out = y + h * ys + 32 * c;
       const __m512 a = o[h][2 * c], b = o[h][2 * c + 1];
       _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(a, lo, b), scale));
       _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(a, hi, b), scale));
     }
   }
+}
+
+// y [G, 16C] from probabilities p [G][np]: passes of CS vectors of dims and HEADS<CS> heads.
+template <int CS, class T>
+void mix_passes(const T* p, int np, int G, const Rows<T>& r, long sn, const float* inv, float* y,
+                int C) {
+  for (int c = 0; c < C; c += CS)
+    for (int h = 0; h < G; h += HEADS<CS>)
+      mix<CS>(p + h * np, np, std::min(HEADS<CS>, G - h), r.dims(16 * c), sn, inv + h,
+              y + h * 16 * C + 16 * c, 16 * C);
 }
 
 // The query heads of one KV head over its r.n keys: scores a block of 16 keys at a time (each key
@@ -201,10 +214,10 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* s
     inv[h] = 1.f / _mm512_reduce_add_ps(sum);
     if (stats) stats[2 * h] = m[0], stats[2 * h + 1] = 1.f / inv[h];
   }
-  for (int c = 0; c < C; c += SLICE)
-    for (int h = 0; h < G; h += HEADS)
-      mix(p.data() + h * np, np, std::min(HEADS, G - h), r.dims(16 * c), sn, inv.data() + h,
-          y + h * 16 * C + 16 * c, 16 * C);
+  if (G * C <= 24)  // every head's whole rows at once
+    mix_passes<C>(p.data(), np, G, r, sn, inv.data(), y, C);
+  else  // 64 dims at a time, 6 heads: each value row still read once for up to 6 heads
+    mix_passes<4>(p.data(), np, G, r, sn, inv.data(), y, C);
 }
 
 // y [G, D] from S attentions over consecutive ranges of keys (parts [S][G * D + 2 * G]: outputs,
