@@ -211,8 +211,9 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* s
       put(p.data() + h * np + j, e);
       sum = _mm512_add_ps(sum, e);
     }
-    inv[h] = 1.f / _mm512_reduce_add_ps(sum);
-    if (stats) stats[2 * h] = m[0], stats[2 * h + 1] = 1.f / inv[h];
+    const float total = _mm512_reduce_add_ps(sum);
+    inv[h] = 1.f / total;
+    if (stats) stats[2 * h] = m[0], stats[2 * h + 1] = total;
   }
   if (G * C <= 24)  // every head's whole rows at once
     mix_passes<C>(p.data(), np, G, r, sn, inv.data(), y, C);
@@ -224,20 +225,19 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* s
 // then each head's max score and sum), weighted by each range's share of the softmax.
 void combine(const float* parts, int S, int G, int D, float* y) {
   const int stride = G * D + 2 * G;
+  float w[16];  // each range's weight (S <= 16)
   for (int h = 0; h < G; h++) {
     float top = -INFINITY, total = 0.f;
     for (int s = 0; s < S; s++) top = std::max(top, parts[s * stride + G * D + 2 * h]);
     for (int s = 0; s < S; s++) {
       const float* st = parts + s * stride + G * D + 2 * h;
-      total += std::exp(st[0] - top) * st[1];
+      total += w[s] = std::exp(st[0] - top) * st[1];
     }
     for (int d = 0; d < D; d += 16) {
       __m512 acc = _mm512_setzero_ps();
-      for (int s = 0; s < S; s++) {
-        const float* st = parts + s * stride + G * D + 2 * h;
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(std::exp(st[0] - top) * st[1] / total),
+      for (int s = 0; s < S; s++)
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(w[s] / total),
                               _mm512_loadu_ps(parts + s * stride + h * D + d), acc);
-      }
       _mm512_storeu_ps(y + h * D + d, acc);
     }
   }
