@@ -85,8 +85,9 @@ class Renderer:
         extra = [f"{s.searches} search{'es' if s.searches > 1 else ''}"] if s.searches else []
         extra += [f"{s.branches} branches, {s.pruned} pruned"] if s.branches > 1 else []
         reading = f" + {s.reading_tokens} reading" if s.reading_tokens else ""
+        first = f" (first token {s.first_token:.2f} s)" if s.first_token else ""
         self._line(f"{s.prompt_tokens} prompt + {s.thinking_tokens} thinking + {s.answer_tokens} "
-                   f"answer{reading} tokens · {s.tok_per_s:.1f} tok/s · {s.elapsed:.1f} s"
+                   f"answer{reading} tokens · {s.tok_per_s:.1f} tok/s · {s.elapsed:.1f} s{first}"
                    + "".join(f" · {x}" for x in extra))
 
     def _answer(self, text: str) -> None:

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from engine.chat import thinks_natively
 from reasoning.beams import beam_answer
-from reasoning.events import Done, Event, Notice, Stats
+from reasoning.events import Done, Event, Notice, Stats, rate
 from reasoning.graph import build
 from reasoning.live import Cancelled, Live
 from reasoning.options import Options
@@ -32,7 +32,8 @@ def run(llm, messages: list[dict] | str, opts: Options | None = None) -> Iterato
         live.release()
         s = live.stats
         s.elapsed = time.monotonic() - live.started
-        s.tok_per_s = (s.thinking_tokens + s.answer_tokens) / s.elapsed if s.elapsed else 0.0
+        s.first_token = live.first - live.started if live.first is not None else 0.0
+        s.tok_per_s = rate(s.thinking_tokens + s.answer_tokens, s.elapsed, s.first_token)
     yield Done(answer="".join(live.answer).strip(), reasoning="".join(live.thinking).strip(),
                stats=live.stats)
 

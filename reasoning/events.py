@@ -102,7 +102,8 @@ class Stats:
     branches: int = 1
     pruned: int = 0
     elapsed: float = 0.0
-    tok_per_s: float = 0.0
+    first_token: float = 0.0  # seconds to the first token: mostly the prompt's prefill
+    tok_per_s: float = 0.0  # generation speed: see rate()
     finish_reason: str = "stop"  # stop | length | interrupted | error
     model: str = ""
 
@@ -121,6 +122,15 @@ class Done(Event):
 @dataclass
 class Error(Event):
     message: str
+
+
+def rate(tokens: int, elapsed: float, first_token: float) -> float:
+    """Generation speed: the tokens after the first over the time after it, so a long prompt's
+    prefill (or a model's load) does not read as slow generation; the whole run's average when
+    there is no such interval."""
+    if tokens > 1 and elapsed > first_token > 0:
+        return (tokens - 1) / (elapsed - first_token)
+    return tokens / elapsed if elapsed > 0 else 0.0
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -39,6 +39,7 @@ class Live:
     sids: set[int] = field(default_factory=set)
     cancel: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
+    first: float | None = None  # when the engine gave the first token (the prompt's prefill done)
     out_of_time: bool = False
 
     @property
@@ -94,6 +95,8 @@ class Live:
             outs = self.llm.step()
             if not outs:
                 return
+            if self.first is None:
+                self.first = time.monotonic()
             for out in outs:
                 if out.seq_id in sids:
                     yield out

@@ -45,6 +45,10 @@ def test_think_with_search_first(llm, corpus):
     s = done.stats
     assert s.searches == 1 and s.prompt_tokens > 100 and 0 < s.thinking_tokens <= 24
     assert 0 < s.answer_tokens <= 16 and s.finish_reason in ("stop", "length")
+    # the speed leaves out the wait for the first token (the search and the long prompt's prefill)
+    assert 0 < s.first_token < s.elapsed
+    tokens = s.thinking_tokens + s.answer_tokens
+    assert s.tok_per_s == pytest.approx((tokens - 1) / (s.elapsed - s.first_token))
     assert llm.seqs == {}
 
 

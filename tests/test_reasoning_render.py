@@ -5,7 +5,7 @@ import json
 
 from app.render import Renderer
 from reasoning.events import (AnswerDelta, BranchFinished, BranchPruned, BranchStarted, Done, Stats,
-                              SearchResults, ThinkingDelta, Vote, from_dict)
+                              SearchResults, ThinkingDelta, Vote, from_dict, rate)
 
 RESULTS = [{"title": "Owls of the night", "url": "https://example.org/owls", "snippet": "", "backend": "t",
             "rank": 1},
@@ -43,6 +43,15 @@ def test_branches_print_whole_lines_tagged_with_their_branch():
     assert lines.index("[0] first one") < lines.index("[1] other") < lines.index("[0] sec")
     assert "[1] \\boxed{2}" in lines and "2 branches, 1 pruned" in lines[-1]
     assert lines[lines.index("Answer:") + 1] == "\\boxed{2}"
+
+
+def test_speed_counts_from_the_first_token():
+    assert rate(101, 3.0, 1.0) == 50.0  # 100 tokens in the 2 s after the first
+    assert rate(1, 2.0, 1.5) == 0.5 and rate(10, 2.0, 0.0) == 5.0  # no interval: the average
+    assert rate(0, 0.0, 0.0) == 0.0
+    footer = render([Done("ok", stats=Stats(prompt_tokens=1586, answer_tokens=23, elapsed=1.1,
+                                            first_token=0.9, tok_per_s=110.0))]).splitlines()[-1]
+    assert footer == "1586 prompt + 0 thinking + 23 answer tokens · 110.0 tok/s · 1.1 s (first token 0.90 s)"
 
 
 def test_events_round_trip_through_json():

@@ -191,9 +191,9 @@ class ChatApp(Actions, App):
         """The status line: the live job's numbers, else those of the last answer on screen."""
         status, job = self.query_one(StatusLine), self.job
         if job is not None:
-            elapsed = time.monotonic() - job.started
+            now = time.monotonic()
             state = "■ stopping…" if job.stop.is_set() else "● answering"
-            status.numbers(job.tokens, job.tokens / elapsed if elapsed else 0.0, elapsed, job.searches, state)
+            status.numbers(job.tokens, job.tok_per_s(now), now - job.started, job.searches, state)
             return
         answer = self.query_one(Conversation).last_answer()
         row = self.store.message(answer.mid) if answer is not None and answer.mid is not None else None

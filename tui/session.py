@@ -11,7 +11,8 @@ from app.common import load_llm
 from app.errors import UserError
 from engine.errors import EngineError
 from reasoning import Options, run
-from reasoning.events import AnswerDelta, Done, Error, Event, SearchQuery, Stats, ThinkingDelta
+from reasoning.events import (AnswerDelta, Done, Error, Event, SearchQuery, Stats, ThinkingDelta,
+                              rate)
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Job:
     stop: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     tokens: int = 0  # deltas streamed so far, until `stats` (from Done) gives the exact count
+    first: float | None = None  # the first delta's arrival
     searches: int = 0
     stats: Stats | None = None
 
@@ -33,10 +35,15 @@ class Job:
         self.events.append((time.monotonic(), event))
         if isinstance(event, (ThinkingDelta, AnswerDelta)):
             self.tokens += 1
+            self.first = self.first or self.events[-1][0]
         elif isinstance(event, SearchQuery):
             self.searches += 1
         elif isinstance(event, Done):
             self.stats = event.stats
+
+    def tok_per_s(self, now: float) -> float:
+        first = self.first - self.started if self.first is not None else 0.0
+        return rate(self.tokens, now - self.started, first)
 
 
 class Session:
