@@ -4,8 +4,8 @@ import io
 import json
 
 from app.render import Renderer
-from reasoning.events import (AnswerDelta, BranchFinished, BranchPruned, BranchStarted, Done, Stats,
-                              SearchResults, ThinkingDelta, Vote, from_dict, rate)
+from reasoning.events import (AnswerDelta, BranchFinished, BranchPruned, BranchStarted, Done,
+                              SearchResults, Stats, ThinkingDelta, Vote, from_dict, rate)
 
 RESULTS = [{"title": "Owls of the night", "url": "https://example.org/owls", "snippet": "", "backend": "t",
             "rank": 1},
