@@ -1,5 +1,7 @@
 """The native CPU kernels (engine/cpu) against torch's reference computations, and the fallback to
 torch's kernels where they can't be built."""
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -238,3 +240,16 @@ def test_the_library_is_built_once_and_reused(rebuilt, tmp_path):
     stamp = built[0].stat().st_mtime_ns
     build.library.cache_clear()
     assert build.library() is not None and built[0].stat().st_mtime_ns == stamp
+
+
+@native
+def test_a_build_keeps_only_the_newest_libraries(rebuilt, tmp_path):
+    folder = tmp_path / "kernels"
+    folder.mkdir()
+    stale = [folder / f"kernels-old{i}.so" for i in range(build.KEEP + 2)]
+    for age, p in enumerate(stale):
+        p.write_bytes(b"")
+        os.utime(p, (1e9 - age, 1e9 - age))  # old0 the newest of them
+    assert build.library() is not None
+    left = sorted(p.name for p in folder.glob("kernels-*.so"))
+    assert len(left) == build.KEEP and [p.name for p in stale[:build.KEEP - 1]] == left[1:]

@@ -25,6 +25,7 @@ HERE = Path(__file__).parent
 SOURCES = sorted(HERE.glob("*.cpp"))
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
 ABI = 1
+KEEP = 4  # libraries kept in the cache: one a version, so a developer's builds do not pile up
 log = logging.getLogger(__name__)
 
 P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
@@ -64,12 +65,20 @@ def _compile(out: Path) -> None:
         subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True,
                        capture_output=True, text=True, timeout=300)
         os.replace(tmp, out)
+        _prune(out.parent)
     except subprocess.CalledProcessError as e:
         errors = [ln for ln in e.stderr.splitlines() if "error" in ln] or [str(e)]
         raise RuntimeError(f"{compiler} failed: {errors[0]}")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _prune(folder: Path) -> None:
+    """Drop all but the KEEP newest builds. A process still running an old one keeps its mapping;
+    one that loads a dropped version builds it again."""
+    for old in sorted(folder.glob("kernels-*.so"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
+        old.unlink(missing_ok=True)
 
 
 @cache
