@@ -12,6 +12,7 @@ import copy
 
 import torch
 
+from engine.cpu.step import NativeStep
 from engine.graphs import DecodeGraphs
 
 
@@ -33,6 +34,9 @@ class FastRunner:
         self.prefilled = 0  # tokens run through prefill since start (what the prefix cache saves)
         # Compiling pays for decode (~35 % less per-token overhead on CPU); prefill runs eager.
         self.step = torch.compile(model, dynamic=True) if compile else model
+        # eager on the CPU with every kernel native: the whole step is one call
+        self.native = (NativeStep(model) if not compile and device.type == "cpu"
+                       and NativeStep.fits(model) else None)
         self.graphs = DecodeGraphs(model) if cuda_graphs and device.type == "cuda" else None
         with torch.inference_mode():  # like every later growth: one kind of tensor to compile for
             self._alloc(4, 256)
@@ -92,7 +96,12 @@ class FastRunner:
         B = max(slots) + 1
         self._ensure(B, max(max(pos), max(self.lens[:B], default=0)) + 2)
         rows = torch.tensor(slots, device=self.device)
-        if self.graphs is None and len(slots) == B and len(set(pos)) == 1:
+        if self.native is not None:  # idle rows ride along as below
+            t, p = [0] * B, list(self.lens[:B])
+            for s, tok, q in zip(slots, tokens, pos):
+                t[s], p[s] = tok, q
+            logits = self.native(t, p, self.k, self.v, self._share(B))
+        elif self.graphs is None and len(slots) == B and len(set(pos)) == 1:
             # every row active and at one length (forked branches): slices, no scatter or mask
             t = torch.empty(B, 1, dtype=torch.long, device=self.device)
             t[rows, 0] = torch.tensor(tokens, device=self.device)
