@@ -5,6 +5,7 @@ that have it) in three forked rows at once, logits compared position by position
 import pytest
 import torch
 
+from engine.cpu.step import NativeStep
 from engine.model import from_hf
 from engine.runner import FastRunner
 
@@ -56,3 +57,28 @@ def test_prefill_and_decode_match_hf(family, quant):
         # gaussian weights is ~17 % off and says little: its quality is the bundled model's
         # perplexity, tests/test_quant.py)
         assert (got - want).norm() / want.norm() < 0.05
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("quant", ["int8", "int4"])
+def test_the_native_step_is_the_python_step(family, quant):
+    """engine/cpu/step.cpp runs the same kernels as Transformer.forward's eager decode: the same
+    logits to the bit, for forked rows sharing a prompt, a row at another length, and a step
+    that leaves rows out."""
+    if not NativeStep.fits(model := from_hf(tiny(family), quant)):
+        pytest.skip("no native kernels on this CPU")
+    ids = list(range(3, 19))
+    steps = {}
+    for native in (True, False):
+        runner = FastRunner(model, torch.device("cpu"))
+        assert runner.native is not None
+        if not native:
+            runner.native = None
+        runner.prefill(0, ids, 0)
+        runner.copy(0, 1)
+        runner.prefill(2, ids[:9], 0)
+        out = [runner.decode([0, 1, 2], [5 + i, 6 + i, 7 + i], [16 + i, 16 + i, 9 + i])
+               for i in range(4)]
+        out.append(runner.decode([1], [3], [20]))
+        steps[native] = torch.cat(out)
+    assert torch.equal(steps[True], steps[False])
