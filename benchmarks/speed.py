@@ -30,7 +30,11 @@ PROMPT = ("You are a careful teacher. Explain, step by step, how a bicycle stays
 CONFIGS = {  # name -> EngineConfig overrides
     "none": {"quant": "none"}, "int8": {"quant": "int8"}, "int4": {"quant": "int4"},
     "int8c": {"quant": "int8", "compile": True}, "int4c": {"quant": "int4", "compile": True},
+    "int4py": {"quant": "int4"},
 }
+# decoding through Transformer.forward's per-layer Python, not engine/cpu/step.cpp's single call:
+# the path of models whose layers are not all on the native kernels
+PYTHON_STEP = {"int4py"}
 BEST = "int4"  # eager: with the native kernels it outruns the compiled step (227 vs 209 tok/s)
 
 
@@ -48,6 +52,8 @@ def ours(name: str, args) -> dict:
 
     started = time.perf_counter()
     llm = LLM(EngineConfig(model=args.model, threads=args.threads, **CONFIGS[name]))
+    if name in PYTHON_STEP:
+        llm.runner.native = None
     ids = llm.encode(PROMPT)
     greedy = SamplingParams(temperature=0, max_tokens=args.tokens, ignore_eos=True)
     llm.prefix.budget = 0  # every run prefills its prompt: like the peers

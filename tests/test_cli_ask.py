@@ -58,7 +58,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_printed():
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "NO_COLOR": "1"})
     first = proc.stdout.read(1)  # the answer has started streaming
-    time.sleep(1.0)
+    time.sleep(0.25)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

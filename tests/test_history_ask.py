@@ -32,7 +32,7 @@ def test_ask_logs_continues_survives_ctrl_c_and_honours_no_log():
         assert answer["tokens_in"] > 0 and answer["tokens_out"] == 4 and answer["params"]["max_tokens"] == 4
 
     # -c continues the same conversation; Ctrl+C mid-answer keeps what was streamed, incomplete
-    second = ask("-c", "--max-tokens", "400", "Now tell me a very long story about a dragon.")
+    second = ask("-c", "--max-tokens", "4000", "Now tell me a very long story about a dragon.")
     start = os.read(second.stdout.fileno(), 4096).decode()  # the answer has started streaming
     assert start
     second.send_signal(signal.SIGINT)

@@ -84,7 +84,7 @@ async def test_question_thinks_folds_and_lands_in_history(llm, store):
 
 
 async def test_escape_stops_and_keeps_the_partial_answer(llm, store):
-    app = ChatApp(store, Options(think=False, max_tokens=400, temperature=0.0), llm=llm)
+    app = ChatApp(store, Options(think=False, max_tokens=4000, temperature=0.0), llm=llm)
     async with app.run_test(size=(100, 30)) as pilot:
         await ask(pilot, app, "Write a long story about a dragon.")
         await until(pilot, lambda: app.job.tokens >= 3, timeout=120.0)
