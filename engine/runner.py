@@ -3,7 +3,8 @@ operations to the scheduler: prefill a slot, decode a batch of slots, copy a slo
 slot (compaction after a drop), and read out / write back a slot's KV (the prefix cache).
 
 `FastRunner` drives our own llama-family forward over a static KV cache (preallocated, written in
-place, grown by doubling when a sequence outgrows it); `HFRunner` is the fallback for every other
+place, grown by doubling when a sequence outgrows it), its decode steps as one native call
+(engine/cpu/step.py) where every layer runs on the native CPU kernels; `HFRunner` is the fallback for every other
 architecture (HF modeling, one DynamicCache per slot, rows decoded one by one).
 """
 from __future__ import annotations
