@@ -4,8 +4,8 @@ slot (compaction after a drop), and read out / write back a slot's KV (the prefi
 
 `FastRunner` drives our own llama-family forward over a static KV cache (preallocated, written in
 place, grown by doubling when a sequence outgrows it), its decode steps as one native call
-(engine/cpu/step.py) where every layer runs on the native CPU kernels; `HFRunner` is the fallback for every other
-architecture (HF modeling, one DynamicCache per slot, rows decoded one by one).
+(engine/cpu/step.py) where every layer runs on the native CPU kernels; `HFRunner` is the fallback
+for every other architecture (HF modeling, one DynamicCache per slot, rows decoded one by one).
 """
 from __future__ import annotations
 
@@ -97,11 +97,9 @@ class FastRunner:
         B = max(slots) + 1
         self._ensure(B, max(max(pos), max(self.lens[:B], default=0)) + 2)
         rows = torch.tensor(slots, device=self.device)
-        if self.native is not None:  # idle rows ride along as below
-            t, p = [0] * B, list(self.lens[:B])
-            for s, tok, q in zip(slots, tokens, pos):
-                t[s], p[s] = tok, q
-            logits = self.native(t, p, self.k, self.v, self._share(B))
+        if self.native is not None:
+            logits = self.native(*self._batch(B, slots, tokens, pos), self.k, self.v,
+                                 self._share(B))
         elif self.graphs is None and len(slots) == B and len(set(pos)) == 1:
             # every row active and at one length (forked branches): slices, no scatter or mask
             t = torch.empty(B, 1, dtype=torch.long, device=self.device)
@@ -110,10 +108,7 @@ class FastRunner:
                                *self._views(slice(0, B), pos[0] + 1), start=pos[0],
                                share=self._share(B))
         else:
-            t = [0] * B
-            p = list(self.lens[:B])
-            for s, tok, q in zip(slots, tokens, pos):
-                t[s], p[s] = tok, q
+            t, p = self._batch(B, slots, tokens, pos)
             n = max(p) + 1
             t = torch.tensor(t, device=self.device)[:, None]
             p = torch.tensor(p, device=self.device)[:, None]
@@ -124,6 +119,14 @@ class FastRunner:
         for s, q in zip(slots, pos):
             self.lens[s] = q + 1
         return logits if slots == list(range(B)) else logits[rows]
+
+    def _batch(self, B: int, slots: list[int], tokens: list[int], pos: list[int]):
+        """Tokens and positions of rows 0..B-1: the slots' own, and an idle row's last token's
+        place (its write lands past its valid length and is overwritten later)."""
+        t, p = [0] * B, list(self.lens[:B])
+        for s, tok, q in zip(slots, tokens, pos):
+            t[s], p[s] = tok, q
+        return t, p
 
     def _share(self, B: int) -> torch.Tensor | None:
         """Rows 0..B-1's shared prefixes for the model (int32 [2, B]), or None: for the eager step
