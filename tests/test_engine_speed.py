@@ -73,11 +73,15 @@ def test_cache_grows_for_long_sequences_and_keeps_what_it_held(llm):
     short = llm.encode("one two three")
     runner.prefill(0, short, 0)
     held = runner.read(0, len(short))
-    ids = llm.encode("one two three four five six seven eight nine ten " * 40)
+    ids = llm.encode("one two three four five six seven eight nine ten " * 60)  # > 2x the cache
     assert runner.k.dtype == llm.model.kv_dtype
     assert len(ids) > runner.k.shape[3]
     logits = runner.prefill(1, ids, 0)
     assert runner.k.shape[3] > len(ids)
     assert torch.equal(runner.read(0, len(short)), held)
+    cache = runner.k
+    for i in range(100):  # the decode steps after a long prompt do not grow (copy) it again
+        runner.decode([1], [ids[0]], [len(ids) + i])
+    assert runner.k is cache
     assert torch.allclose(logits, llm.runner.prefill(5, ids, 0), atol=1e-4)
     llm.runner.release(5)
