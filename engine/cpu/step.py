@@ -75,8 +75,7 @@ class NativeStep:
             return False
         linears = [m for b in model.layers for m in (b.qkv, b.o, b.gate_up, b.down)]
         return (all(map(_native, [*linears, model.lm_head]))
-                and all(b.gate_up.bias is None and b.o.bias is None and b.down.bias is None
-                        for b in model.layers)
+                and all(b.gate_up.bias is None for b in model.layers)
                 and model.norm.weight.dtype == torch.float32)
 
     @torch.inference_mode()
