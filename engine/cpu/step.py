@@ -35,8 +35,7 @@ def _linear(m) -> _Linear:
     aux = m.kernel_scales if int8 else m.scales_zeros
     n = m.weight.shape[0] * 16
     k = m.weight.shape[1] * 32
-    bias = None if m.bias is None else m.bias.data_ptr()
-    return _Linear(m.weight.data_ptr(), aux.data_ptr(), bias, n, k, int(int8))
+    return _Linear(m.weight.data_ptr(), aux.data_ptr(), _ptr(m.bias), n, k, int(int8))
 
 
 def _native(m) -> bool:
@@ -83,9 +82,7 @@ class NativeStep:
                  share: Tensor | None) -> Tensor:
         m = self.model
         B = len(tokens)
-        if m.cos.shape[0] <= max(pos):
-            m.reserve(k.shape[3])
-        p = torch.tensor(pos)
+        p = torch.tensor(pos)  # within the rope tables: the runner reserves them for its caches
         x = m.embed(torch.tensor(tokens)).float().contiguous()
         cos, sin = m.cos[p].contiguous(), m.sin[p].contiguous()
         lens = (p + 1).int()
