@@ -30,10 +30,15 @@ def summary(r: dict, best: str) -> str:
         if lc:
             lines.append(f"  2. vs llama.cpp, same GGUF:    {b['single'] / lc:5.2f}x  (goal >= 1.0)")
         lines.append(f"  3. 8 forks aggregate / single: {b['fork8'] / b['single']:5.2f}x  (goal >= 5)")
+        peak, work = b.get("peaks"), b.get("work")
+        if peak and work:
+            lines.append(_fork_roofline(b, peak, work))
         res = b.get("resume")
         if res:
             lines.append(f"  4. resume +200 tokens at 2000 vs 200 context: {res['2000'] * 1e3:.0f} ms / "
                          f"{res['200'] * 1e3:.0f} ms = {res['2000'] / res['200']:.2f}  (goal <= 1.3)")
+            if peak and work:
+                lines.append(_resume_floor(res, peak, work))
         if bw:
             per_tok = b["bytes_per_token"]
             lines.append(f"  5. roofline: {per_tok / 1e6:.1f} MB/token / {bw:.1f} GB/s = "
@@ -47,6 +52,29 @@ def summary(r: dict, best: str) -> str:
                          f"{long['4000']:.0f} tok/s ({long['2000'] / b['single']:.0%} / "
                          f"{long['4000'] / b['single']:.0%} of the 1-stream rate)")
     return "\n".join(lines)
+
+
+def _fork_roofline(b: dict, peak: dict, work: dict) -> str:
+    """The 8-row step is compute-bound: its matmuls at the int8-dot peak, its attention (each row
+    over the prompt and, on average, half its tokens) at the bf16-dot peak."""
+    keys = work["prompt"] + work["tokens"] / 2
+    step = 8 * (work["linear"] / peak["int8 dot"] + work["per_key"] * keys / peak["bf16 dot"])
+    bound, goal = 8 / step, 5 * b["single"]
+    return (f"     compute roofline of an 8-row step: 8 x ({work['linear'] / 1e9:.3f} G multiply-adds "
+            f"in matmuls at {peak['int8 dot'] / 1e9:.0f} G/s\n       + {work['per_key'] * keys / 1e9:.4f} G "
+            f"in attention at {peak['bf16 dot'] / 1e9:.0f} G/s) = {step * 1e3:.2f} ms -> "
+            f"{bound:.0f} tok/s bound; achieved {b['fork8']:.0f} ({b['fork8'] / bound:.0%}), "
+            f"the goal needs {goal:.0f} ({goal / bound:.0%})")
+
+
+def _resume_floor(res: dict, peak: dict, work: dict) -> str:
+    """What the 1,800 more keys each new token attends cost at the bf16-dot peak, at the least."""
+    extra = 200 * 1800 * work["per_key"]
+    least = extra / peak["bf16 dot"]
+    return (f"     floor: 200 tokens x 1,800 more keys = {extra / 1e9:.1f} G multiply-adds, >= "
+            f"{least * 1e3:.1f} ms at the bf16-dot peak ({peak['bf16 dot'] / 1e9:.0f} G/s):\n"
+            f"       ratio >= {(res['200'] + least) / res['200']:.2f} with the 200-context resume as "
+            f"measured")
 
 
 def _ratio(a, b, width: int) -> str:

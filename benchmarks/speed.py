@@ -7,8 +7,9 @@ Per configuration: single-stream tok/s (greedy, ~100-token prompt, `--tokens` ne
 included), 8 branches forked from the prompt (aggregate tok/s), peak RSS, weight bytes read per
 token. Peers: HF `generate()` fp32 and llama.cpp (llama-cpp-python) on the same GGUF and threads.
 Then: resuming after 200 appended tokens on a 2,000- vs a 200-token context, decoding after a
-2,000- and a 4,000-token context, and the roofline (bytes per token / measured memory bandwidth vs
-achieved tok/s).
+2,000- and a 4,000-token context, and the rooflines: bytes per token / measured memory bandwidth
+for one stream, multiply-adds / the CPU's measured peak (benchmarks/peak.py) for the compute-bound
+8-row step and for the attention a longer context adds to a resume.
 """
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def ours(name: str, args) -> dict:
     branches = best_of(args.repeat, lambda: forked(llm, ids, 8, greedy))
     out = {"single": single, "fork8": branches, "rss": peak_rss_mb(), "startup": startup,
            "rss_loaded": loaded,
-           "bytes_per_token": weight_bytes(llm.model)}
+           "bytes_per_token": weight_bytes(llm.model),
+           "work": {**multiply_adds(llm.model), "prompt": len(ids), "tokens": args.tokens}}
     if name == BEST:
         out["resume"] = {n: resume(llm, n) for n in (200, 2000)}
         long_decode(llm, 4000)  # warm-up: the first pass at a length grows the caches
@@ -140,6 +142,14 @@ def weight_bytes(model) -> int:
     return sum(b for p, b in held.items() if p not in skip)
 
 
+def multiply_adds(model) -> dict:
+    """A token's multiply-adds: in the linear layers and the head, and in attention per key."""
+    a = model.a
+    qkv, o = a.dim * (a.n_heads + 2 * a.n_kv_heads) * a.head_dim, a.n_heads * a.head_dim * a.dim
+    return {"linear": a.n_layers * (qkv + o + 3 * a.dim * a.hidden) + a.dim * a.vocab,
+            "per_key": 2 * a.n_layers * a.n_heads * a.head_dim}  # q.k and p.v
+
+
 def hf(args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -202,7 +212,10 @@ def child(which: str, args) -> None:
     torch.set_num_threads(args.threads)
     result = hf(args) if which == "hf" else llama_cpp(args) if which == "llama.cpp" else ours(which, args)
     if which == BEST:
+        from peak import peaks  # benchmarks/peak.py
+
         result["bandwidth"] = bandwidth()
+        result["peaks"] = peaks(args.threads)
     print("RESULT " + json.dumps(result))
 
 
@@ -245,6 +258,8 @@ def merge(old: dict | None, new: dict) -> dict:
     for key, value in new.items():
         if key in ("single", "fork8", "bandwidth"):
             out[key] = max(old[key], value)
+        elif key == "peaks" and value and old.get(key):
+            out[key] = {k: max(old[key][k], v) for k, v in value.items()}
         elif key == "resume":
             out[key] = {n: min(old[key][n], t) for n, t in value.items()}
         elif key == "long":

@@ -55,7 +55,7 @@ def _cpu_id() -> str:
     return next((ln for ln in lines if ln.startswith("flags")), os.uname().machine)
 
 
-def _compile(out: Path) -> None:
+def _compile(sources: list[Path], out: Path) -> None:
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         raise RuntimeError("no C++ compiler (g++) on PATH")
@@ -63,10 +63,9 @@ def _compile(out: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".so")
     os.close(fd)
     try:  # written aside and renamed: concurrent processes never load a half-written library
-        subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True,
+        subprocess.run([compiler, *FLAGS, *map(str, sources), "-o", tmp], check=True,
                        capture_output=True, text=True, timeout=300)
         os.replace(tmp, out)
-        _prune(out.parent)
     except subprocess.CalledProcessError as e:
         errors = [ln for ln in e.stderr.splitlines() if "error" in ln] or [str(e)]
         raise RuntimeError(f"{compiler} failed: {errors[0]}")
@@ -75,23 +74,30 @@ def _compile(out: Path) -> None:
             os.unlink(tmp)
 
 
-def _prune(folder: Path) -> None:
-    """Drop all but the KEEP newest builds. A process still running an old one keeps its mapping;
-    one that loads a dropped version builds it again."""
-    for old in sorted(folder.glob("kernels-*.so"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
+def _prune(folder: Path, name: str) -> None:
+    """Drop all but the KEEP newest builds of `name`. A process still running an old one keeps its
+    mapping; one that loads a dropped version builds it again."""
+    for old in sorted(folder.glob(f"{name}-*.so"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
         old.unlink(missing_ok=True)
+
+
+def build(sources: list[Path], name: str) -> Path:
+    """`sources` compiled for this CPU into the cache as `name`-<key>.so, once per version."""
+    code = [f.read_text() for f in sorted([*sources, *HERE.glob("*.h")])]
+    key = hashlib.sha256("\0".join([*code, *FLAGS, _cpu_id()]).encode()).hexdigest()
+    path = kernels_dir() / f"{name}-{key[:16]}.so"
+    if not path.exists():
+        _compile(sources, path)
+        _prune(path.parent, name)
+    return path
 
 
 @cache
 def library() -> ctypes.CDLL | None:
     if not supported():
         return None
-    code = [f.read_text() for f in sorted([*SOURCES, *HERE.glob("*.h")])]
-    key = hashlib.sha256("\0".join([*code, *FLAGS, _cpu_id()]).encode()).hexdigest()
-    path = kernels_dir() / f"kernels-{key[:16]}.so"
     try:
-        if not path.exists():
-            _compile(path)
+        path = build(SOURCES, "kernels")
         lib = ctypes.CDLL(str(path))
         if lib.sikao_abi() != ABI:
             raise RuntimeError(f"{path} is not this version's library")

@@ -1,0 +1,54 @@
+// The CPU's multiply-add throughput for the instructions the kernels are built on, so a
+// benchmark can say how far a compute-bound step is from its ceiling: independent chains of one
+// instruction on every thread for about `seconds`.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <chrono>
+
+namespace {
+
+constexpr int CHAINS = 16;  // more than latency x throughput for each kind: the pipes stay full
+constexpr long BATCH = 1 << 16;  // instructions between clock reads, per chain
+
+template <int KIND>  // 0: vpdpbusd (64 int8 products), 1: vdpbf16ps (32 bf16), 2: vfmadd (16 fp32)
+long chains(double seconds, float seed) {
+  __m512 f[CHAINS];
+  __m512i n[CHAINS];
+  for (int i = 0; i < CHAINS; i++) f[i] = _mm512_set1_ps(seed * i), n[i] = _mm512_set1_epi32(i);
+  const __m512 a = _mm512_set1_ps(seed);
+  const __m512i b = _mm512_set1_epi8(1);
+  const __m512bh h = (__m512bh)_mm512_set1_epi32(0x3F803F80);  // bf16 pairs of 1.0
+  const auto start = std::chrono::steady_clock::now();
+  long done = 0;
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
+    for (long r = 0; r < BATCH; r++)
+#pragma GCC unroll 16
+      for (int i = 0; i < CHAINS; i++) {
+        if constexpr (KIND == 0) n[i] = _mm512_dpbusd_epi32(n[i], b, b);
+        if constexpr (KIND == 1) f[i] = _mm512_dpbf16_ps(f[i], h, h);
+        if constexpr (KIND == 2) f[i] = _mm512_fmadd_ps(f[i], a, a);
+      }
+    done += BATCH * CHAINS;
+  }
+  float keep = 0;  // the chains' results are used: none of them is optimized away
+  for (int i = 0; i < CHAINS; i++) keep += f[i][0] + (float)n[i][0];
+  return keep == 12345.f ? done + 1 : done;
+}
+
+}  // namespace
+
+extern "C" {
+
+// Multiply-adds a second over `threads` threads, instruction `kind` (see chains)
+double sikao_peak(int kind, int threads, double seconds) {
+  constexpr double PER[3] = {64, 32, 16};
+  long total = 0;
+  const auto start = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+  total += kind == 0 ? chains<0>(seconds, 1e-9f) : kind == 1 ? chains<1>(seconds, 1e-9f)
+                                                              : chains<2>(seconds, 1e-9f);
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return total * PER[kind] / elapsed;
+}
+}
