@@ -34,7 +34,7 @@ SIGNATURES = {
     "sikao_int8_mm": [P, I, I, P, P, I, P, I, I],
     "sikao_prefill_attention": [P, L, L, L, P, P, P, I, I, I, I, I, I, L, L, L, I],
     "sikao_decode_attention": [P, L, P, P, L, P, P, P, I, I, I, I, L, L, L, P, P, I, I],
-    "sikao_decode_step": [P, P, I, P, P, P, P, L, L, L, L, P, P, I, P, I],
+    "sikao_decode_step": [P, P, P, I, P, P, P, P, L, L, L, L, P, I, P, I],
     "sikao_row_stats": [P, I, I, I, P, P, P, I],
     "sikao_rms_norm": [P, P, P, I, I, ctypes.c_float, I],
     "sikao_rope": [P, L, I, I, I, P, P, I],

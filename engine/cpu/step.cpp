@@ -3,6 +3,7 @@
 // kernels left ~2.3 ms of a 4.1 ms one-row step to torch ops, module calls and ctypes.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 extern "C" {
@@ -35,13 +36,39 @@ struct Layer {
   Linear qkv, o, gate_up, down;
 };
 
+struct Embed {  // int8 rows, a scale each: the tied head's (packed, `packed`) or a plain table
+  const uint8_t* w;
+  const float* scales;
+  int packed;
+};
+
 struct Model {
   int layers, heads, kv_heads, head_dim, dim, hidden;
   float eps;
   const Layer* layer;
   const float* norm;
   Linear head;
+  Embed embed;
 };
+
+// x [B, dim] = the tokens' rows (torch's gather, conversion and scaling took ~0.1 ms a step)
+void embed(const Embed& e, const int* tokens, int B, int dim, float* x) {
+  for (int b = 0; b < B; b++) {
+    const int n = tokens[b];
+    const float s = e.scales[n];
+    float* row = x + (size_t)b * dim;
+    if (!e.packed) {
+      const int8_t* q = (const int8_t*)e.w + (size_t)n * dim;
+      for (int i = 0; i < dim; i++) row[i] = (float)q[i] * s;
+      continue;
+    }
+    // engine/cpu/ops.py's pack_int8: byte 4i+j of chunk c of group g holds column i's k =
+    // 32g + 4c + j, as q + 128, for the 16 rows of block n / 16
+    const uint8_t* block = e.w + (size_t)(n / 16) * (dim / 32) * 512 + 4 * (n % 16);
+    for (int k = 0; k < dim; k++)
+      row[k] = (float)(int8_t)(block[(k / 32) * 512 + (k % 32 / 4) * 64 + k % 4] ^ 0x80) * s;
+  }
+}
 
 // y [M, n] = x [M, k] @ W^T (+ bias); with glu, silu(gate) * up [M, n / 2]
 void mm(const Linear& l, const float* x, int M, float* y, int glu, int threads) {
@@ -62,21 +89,27 @@ void add(float* x, const float* y, size_t n) {
 
 extern "C" {
 
-// logits [B, vocab] for one token a row. x [B, dim]: the tokens' embeddings (overwritten); cos,
-// sin [B, head_dim]: the rows' rotary tables at their positions; k, v: the caches, [layers, rows,
-// kv_heads, n, head_dim] at strides sl, sb, sh, sn (fp32, or bf16 when `bf16`), row b's key and
-// value written at lens[b] - 1 and attended over its first lens[b]; share: as for
-// sikao_decode_attention.
-void sikao_decode_step(const Model* m, float* x, int B, const float* cos, const float* sin,
-                       void* k, void* v, long sl, long sb, long sh, long sn, const int* lens,
+// logits [B, vocab] for token tokens[b] at position pos[b] of each row b. cos, sin [>pos, head_dim]:
+// the rotary tables; k, v: the caches, [layers, rows, kv_heads, n, head_dim] at strides sl, sb, sh,
+// sn (fp32, or bf16 when `bf16`), row b's key and value written at pos[b] and attended over its
+// first pos[b] + 1; share: as for sikao_decode_attention.
+void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B, const float* cos,
+                       const float* sin, void* k, void* v, long sl, long sb, long sh, long sn,
                        const int* share, int bf16, float* logits, int threads) {
   const int H = m->heads, KV = m->kv_heads, D = m->head_dim, width = (H + 2 * KV) * D;
-  std::vector<float> h((size_t)B * m->dim), qkv((size_t)B * width), y((size_t)B * H * D),
-      g((size_t)B * m->hidden), t((size_t)B * m->dim);
+  std::vector<float> x((size_t)B * m->dim), h(x.size()), qkv((size_t)B * width),
+      y((size_t)B * H * D), g((size_t)B * m->hidden), t(x.size()), c((size_t)B * D), s(c.size());
+  std::vector<int> lens(B);
+  for (int b = 0; b < B; b++) {
+    lens[b] = pos[b] + 1;
+    std::memcpy(&c[(size_t)b * D], cos + (size_t)pos[b] * D, D * sizeof(float));
+    std::memcpy(&s[(size_t)b * D], sin + (size_t)pos[b] * D, D * sizeof(float));
+  }
+  embed(m->embed, tokens, B, m->dim, x.data());
   const size_t bytes = bf16 ? 2 : 4;
   for (int i = 0; i < m->layers; i++) {
     const Layer& l = m->layer[i];
-    sikao_rms_norm(x, l.attn_norm, h.data(), B, m->dim, m->eps, threads);
+    sikao_rms_norm(x.data(), l.attn_norm, h.data(), B, m->dim, m->eps, threads);
     mm(l.qkv, h.data(), B, qkv.data(), 0, threads);
     if (l.q_norm)
       for (int b = 0; b < B; b++) {
@@ -84,20 +117,20 @@ void sikao_decode_step(const Model* m, float* x, int B, const float* cos, const 
         sikao_rms_norm(q, l.q_norm, q, H, D, m->eps, threads);
         sikao_rms_norm(q + H * D, l.k_norm, q + H * D, KV, D, m->eps, threads);
       }
-    sikao_rope(qkv.data(), width, B, H + KV, D, cos, sin, threads);
+    sikao_rope(qkv.data(), width, B, H + KV, D, c.data(), s.data(), threads);
     char* kl = (char*)k + i * sl * bytes;
     char* vl = (char*)v + i * sl * bytes;
     sikao_decode_attention(qkv.data(), width, qkv.data() + H * D, qkv.data() + (H + KV) * D,
-                           width, kl, vl, y.data(), B, H, KV, D, sb, sh, sn, lens, share, bf16,
+                           width, kl, vl, y.data(), B, H, KV, D, sb, sh, sn, lens.data(), share, bf16,
                            threads);
     mm(l.o, y.data(), B, t.data(), 0, threads);
-    add(x, t.data(), t.size());
-    sikao_rms_norm(x, l.mlp_norm, h.data(), B, m->dim, m->eps, threads);
+    add(x.data(), t.data(), t.size());
+    sikao_rms_norm(x.data(), l.mlp_norm, h.data(), B, m->dim, m->eps, threads);
     mm(l.gate_up, h.data(), B, g.data(), 1, threads);
     mm(l.down, g.data(), B, t.data(), 0, threads);
-    add(x, t.data(), t.size());
+    add(x.data(), t.data(), t.size());
   }
-  sikao_rms_norm(x, m->norm, h.data(), B, m->dim, m->eps, threads);
+  sikao_rms_norm(x.data(), m->norm, h.data(), B, m->dim, m->eps, threads);
   mm(m->head, h.data(), B, logits, 0, threads);
 }
 }

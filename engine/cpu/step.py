@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from engine.cpu.build import library
-from engine.quant import Int4Linear, Int8Linear
+from engine.quant import Int4Linear, Int8Embedding, Int8Linear
 
 P, I, L, F = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
 
@@ -24,10 +24,14 @@ class _Layer(ctypes.Structure):
                 ("qkv", _Linear), ("o", _Linear), ("gate_up", _Linear), ("down", _Linear)]
 
 
+class _Embed(ctypes.Structure):
+    _fields_ = [("w", P), ("scales", P), ("packed", I)]
+
+
 class _Model(ctypes.Structure):
     _fields_ = [("layers", I), ("heads", I), ("kv_heads", I), ("head_dim", I), ("dim", I),
                 ("hidden", I), ("eps", F), ("layer", ctypes.POINTER(_Layer)), ("norm", P),
-                ("head", _Linear)]
+                ("head", _Linear), ("embed", _Embed)]
 
 
 def _linear(m) -> _Linear:
@@ -61,34 +65,39 @@ class NativeStep:
                    b.mlp_norm.weight.data_ptr(),
                    _linear(b.qkv), _linear(b.o), _linear(b.gate_up), _linear(b.down))
             for b in model.layers])
+        table = model.embed.table  # int8 rows: the tied head's, packed, or a plain table
+        embed = _Embed(table.weight.data_ptr(), table.scales.data_ptr(), int(_native(table)))
         self.spec = _Model(a.n_layers, a.n_heads, a.n_kv_heads, a.head_dim, a.dim, a.hidden,
                            a.eps, self.layers, model.norm.weight.data_ptr(),
-                           _linear(model.lm_head))
+                           _linear(model.lm_head), embed)
         self.fn = library().sikao_decode_step
 
     @staticmethod
     def fits(model) -> bool:
-        """Every piece native: the decode attention, fp32 activations on the CPU, and each
-        linear layer on the int4/int8 kernels (the gate-up without a bias, as its SwiGLU needs)."""
+        """Every piece native: the decode attention, fp32 activations on the CPU, each linear
+        layer on the int4/int8 kernels (the gate-up without a bias, as its SwiGLU needs), and
+        the embedding int8 rows."""
         if not (model.native_decode and library() is not None):
             return False
         linears = [m for b in model.layers for m in (b.qkv, b.o, b.gate_up, b.down)]
         return (all(map(_native, [*linears, model.lm_head]))
                 and all(b.gate_up.bias is None for b in model.layers)
-                and model.norm.weight.dtype == torch.float32)
+                and model.norm.weight.dtype == torch.float32
+                and isinstance(model.embed, Int8Embedding)
+                and model.embed.table.scales.dtype == torch.float32)
 
     @torch.inference_mode()
     def __call__(self, tokens: list[int], pos: list[int], k: Tensor, v: Tensor,
                  share: Tensor | None) -> Tensor:
         m = self.model
         B = len(tokens)
-        p = torch.tensor(pos)  # within the rope tables: the runner reserves them for its caches
-        x = m.embed(torch.tensor(tokens)).float().contiguous()
-        cos, sin = m.cos[p].contiguous(), m.sin[p].contiguous()
-        lens = (p + 1).int()
-        logits = torch.empty(B, m.a.vocab)
+        # the rope tables: the runner reserves them for its caches
+        assert max(pos) < m.cos.shape[0] and m.cos.is_contiguous() and m.sin.is_contiguous()
         assert k.stride() == v.stride() and k.stride(-1) == 1 and k.dtype == v.dtype
-        self.fn(ctypes.byref(self.spec), x.data_ptr(), B, cos.data_ptr(), sin.data_ptr(),
-                k.data_ptr(), v.data_ptr(), *k.stride()[:4], lens.data_ptr(), _ptr(share),
-                int(k.dtype == torch.bfloat16), logits.data_ptr(), torch.get_num_threads())
+        rows = torch.tensor([tokens, pos], dtype=torch.int32)
+        logits = torch.empty(B, m.a.vocab)
+        self.fn(ctypes.byref(self.spec), rows[0].data_ptr(), rows[1].data_ptr(), B,
+                m.cos.data_ptr(), m.sin.data_ptr(), k.data_ptr(), v.data_ptr(), *k.stride()[:4],
+                _ptr(share), int(k.dtype == torch.bfloat16), logits.data_ptr(),
+                torch.get_num_threads())
         return logits
