@@ -11,6 +11,12 @@ namespace {
 constexpr int CHAINS = 16;  // more than latency x throughput for each kind: the pipes stay full
 constexpr long BATCH = 1 << 16;  // instructions between clock reads, per chain
 
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 template <int KIND>  // 0: vpdpbusd (64 int8 products), 1: vdpbf16ps (32 bf16), 2: vfmadd (16 fp32)
 long chains(double seconds, float seed) {
   __m512 f[CHAINS];
@@ -19,9 +25,9 @@ long chains(double seconds, float seed) {
   const __m512 a = _mm512_set1_ps(seed);
   const __m512i b = _mm512_set1_epi8(1);
   const __m512bh h = (__m512bh)_mm512_set1_epi32(0x3F803F80);  // bf16 pairs of 1.0
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   long done = 0;
-  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
+  while (since(start) < seconds) {
     for (long r = 0; r < BATCH; r++)
 #pragma GCC unroll 16
       for (int i = 0; i < CHAINS; i++) {
@@ -44,11 +50,10 @@ extern "C" {
 double sikao_peak(int kind, int threads, double seconds) {
   constexpr double PER[3] = {64, 32, 16};
   long total = 0;
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : total)
   total += kind == 0 ? chains<0>(seconds, 1e-9f) : kind == 1 ? chains<1>(seconds, 1e-9f)
                                                               : chains<2>(seconds, 1e-9f);
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return total * PER[kind] / elapsed;
+  return total * PER[kind] / since(start);
 }
 }

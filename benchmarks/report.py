@@ -58,23 +58,26 @@ def _fork_roofline(b: dict, peak: dict, work: dict) -> str:
     """The 8-row step is compute-bound: its matmuls at the int8-dot peak, its attention (each row
     over the prompt and, on average, half its tokens) at the bf16-dot peak."""
     keys = work["prompt"] + work["tokens"] / 2
-    step = 8 * (work["linear"] / peak["int8 dot"] + work["per_key"] * keys / peak["bf16 dot"])
+    matmuls, attention = work["linear"], work["per_key"] * keys
+    step = 8 * (matmuls / peak["int8 dot"] + attention / peak["bf16 dot"])
     bound, goal = 8 / step, 5 * b["single"]
-    return (f"     compute roofline of an 8-row step: 8 x ({work['linear'] / 1e9:.3f} G multiply-adds "
-            f"in matmuls at {peak['int8 dot'] / 1e9:.0f} G/s\n       + {work['per_key'] * keys / 1e9:.4f} G "
-            f"in attention at {peak['bf16 dot'] / 1e9:.0f} G/s) = {step * 1e3:.2f} ms -> "
-            f"{bound:.0f} tok/s bound; achieved {b['fork8']:.0f} ({b['fork8'] / bound:.0%}), "
-            f"the goal needs {goal:.0f} ({goal / bound:.0%})")
+    return (f"     compute roofline of an 8-row step: 8 x ({matmuls / 1e9:.3f} G multiply-adds in "
+            f"matmuls at {peak['int8 dot'] / 1e9:.0f} G/s\n"
+            f"       + {attention / 1e9:.4f} G in attention at {peak['bf16 dot'] / 1e9:.0f} G/s) = "
+            f"{step * 1e3:.2f} ms -> {bound:.0f} tok/s bound;\n"
+            f"       achieved {b['fork8']:.0f} ({b['fork8'] / bound:.0%}), the goal needs "
+            f"{goal:.0f} ({goal / bound:.0%})")
 
 
 def _resume_floor(res: dict, peak: dict, work: dict) -> str:
     """What the 1,800 more keys each new token attends cost at the bf16-dot peak, at the least."""
     extra = 200 * 1800 * work["per_key"]
     least = extra / peak["bf16 dot"]
-    return (f"     floor: 200 tokens x 1,800 more keys = {extra / 1e9:.1f} G multiply-adds, >= "
-            f"{least * 1e3:.1f} ms at the bf16-dot peak ({peak['bf16 dot'] / 1e9:.0f} G/s):\n"
-            f"       ratio >= {(res['200'] + least) / res['200']:.2f} with the 200-context resume as "
-            f"measured")
+    ratio = (res["200"] + least) / res["200"]
+    return (f"     floor: 200 tokens x 1,800 more keys = {extra / 1e9:.1f} G multiply-adds, "
+            f">= {least * 1e3:.1f} ms at the bf16-dot peak\n"
+            f"       ({peak['bf16 dot'] / 1e9:.0f} G/s): ratio >= {ratio:.2f} with the 200-context "
+            f"resume as measured")
 
 
 def _ratio(a, b, width: int) -> str:

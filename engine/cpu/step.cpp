@@ -89,8 +89,8 @@ void add(float* x, const float* y, size_t n) {
 
 extern "C" {
 
-// logits [B, vocab] for token tokens[b] at position pos[b] of each row b. cos, sin [>pos, head_dim]:
-// the rotary tables; k, v: the caches, [layers, rows, kv_heads, n, head_dim] at strides sl, sb, sh,
+// logits [B, vocab] for token tokens[b] at position pos[b] of each row b. cos, sin [> pos,
+// head_dim]: the rotary tables; k, v: the caches, [layers, rows, kv_heads, n, head_dim] at strides sl, sb, sh,
 // sn (fp32, or bf16 when `bf16`), row b's key and value written at pos[b] and attended over its
 // first pos[b] + 1; share: as for sikao_decode_attention.
 void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B, const float* cos,
@@ -121,8 +121,8 @@ void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B,
     char* kl = (char*)k + i * sl * bytes;
     char* vl = (char*)v + i * sl * bytes;
     sikao_decode_attention(qkv.data(), width, qkv.data() + H * D, qkv.data() + (H + KV) * D,
-                           width, kl, vl, y.data(), B, H, KV, D, sb, sh, sn, lens.data(), share, bf16,
-                           threads);
+                           width, kl, vl, y.data(), B, H, KV, D, sb, sh, sn, lens.data(), share,
+                           bf16, threads);
     mm(l.o, y.data(), B, t.data(), 0, threads);
     add(x.data(), t.data(), t.size());
     sikao_rms_norm(x.data(), l.mlp_norm, h.data(), B, m->dim, m->eps, threads);

@@ -91,7 +91,9 @@ class NativeStep:
                  share: Tensor | None) -> Tensor:
         m = self.model
         B = len(tokens)
-        # the rope tables: the runner reserves them for its caches
+        # read unchecked in C++: ids within the table, positions within the rope tables (the
+        # runner reserves them for its caches)
+        assert 0 <= min(tokens) and max(tokens) < m.a.vocab and 0 <= min(pos)
         assert max(pos) < m.cos.shape[0] and m.cos.is_contiguous() and m.sin.is_contiguous()
         assert k.stride() == v.stride() and k.stride(-1) == 1 and k.dtype == v.dtype
         rows = torch.tensor([tokens, pos], dtype=torch.int32)
