@@ -90,9 +90,9 @@ void add(float* x, const float* y, size_t n) {
 extern "C" {
 
 // logits [B, vocab] for token tokens[b] at position pos[b] of each row b. cos, sin [> pos,
-// head_dim]: the rotary tables; k, v: the caches, [layers, rows, kv_heads, n, head_dim] at strides sl, sb, sh,
-// sn (fp32, or bf16 when `bf16`), row b's key and value written at pos[b] and attended over its
-// first pos[b] + 1; share: as for sikao_decode_attention.
+// head_dim]: the rotary tables; k, v: the caches, [layers, rows, kv_heads, n, head_dim] at
+// strides sl, sb, sh, sn (fp32, or bf16 when `bf16`), row b's key and value written at pos[b] and
+// attended over its first pos[b] + 1; share: as for sikao_decode_attention.
 void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B, const float* cos,
                        const float* sin, void* k, void* v, long sl, long sb, long sh, long sn,
                        const int* share, int bf16, float* logits, int threads) {
