@@ -22,7 +22,7 @@ def tiny(family: str):
     config_cls, model_cls, extra = FAMILIES[family]
     config = getattr(transformers, config_cls)(
         vocab_size=512, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
         tie_word_embeddings=family != "llama", **extra)
     torch.manual_seed(0)
     model = getattr(transformers, model_cls)(config).eval()
@@ -63,8 +63,9 @@ def test_prefill_and_decode_match_hf(family, quant):
 @pytest.mark.parametrize("quant", ["int8", "int4"])
 def test_the_native_step_is_the_python_step(family, quant):
     """engine/cpu/step.cpp runs the same kernels as Transformer.forward's eager decode: the same
-    logits to the bit, for forked rows sharing a prompt, a row at another length, and a step
-    that leaves rows out."""
+    logits to the bit, for forked rows sharing a prompt, a row at another length, a step that
+    leaves rows out, and a lone row long enough (with 2+ threads) that its keys are attended in
+    ranges and combined."""
     if not NativeStep.fits(model := from_hf(tiny(family), quant)):
         pytest.skip("no native kernels on this CPU")
     ids = list(range(3, 19))
@@ -80,5 +81,7 @@ def test_the_native_step_is_the_python_step(family, quant):
         out = [runner.decode([0, 1, 2], [5 + i, 6 + i, 7 + i], [16 + i, 16 + i, 9 + i])
                for i in range(4)]
         out.append(runner.decode([1], [3], [20]))
+        runner.prefill(3, [i % 500 for i in range(900)], 0)
+        out.append(runner.decode([3], [4], [900]))
         steps[native] = torch.cat(out)
     assert torch.equal(steps[True], steps[False])

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.h"
+#include "team.h"
 
 using namespace sikao;
 
@@ -251,45 +252,44 @@ inline void store(T* p, const float* x, int d) {  // d floats, rounded to T
 template <class T>
 void decode(const float* q, long qs, const float* kn, const float* vn, long ns, T* k, T* v,
             float* y, int B, int H, int KV, int D, long sb, long sh, long sn, const int* lens,
-            const int* share, int threads) {
+            const int* share, int S, float* parts) {
   const int G = H / KV, heads = B * KV;
-  // Fewer (row, KV head) tasks than twice the threads (one long row) leave a core idle or
-  // unevenly loaded: each row's keys are then split into S ranges of 400 or more, attended apart
-  // and combined (measured for the bundled model's one row: 3 % slower at 600 keys, so not split
-  // there; 7 % faster at 1,000, 25 % at 4,000).
-  const int shortest = *std::min_element(lens, lens + B);
-  const int S = heads >= 2 * threads ? 1
-                                     : std::clamp(std::min((2 * threads + heads - 1) / heads,
-                                                           shortest / 400), 1, 16);
-  std::vector<float> parts(S > 1 ? (size_t)heads * S * (G * D + 2 * G) : 0);
-#pragma omp parallel num_threads(threads)
-  {
 #pragma omp for schedule(static)
-    for (int t = 0; t < heads * S; t++) {
-      const int s = t % S, b = t / S / KV, h = t / S % KV, n = lens[b], b0 = share ? share[b] : b;
-      T *kh = k + b * sb + h * sh, *vh = v + b * sb + h * sh;
-      if (kn && s == S - 1) {  // this step's key and value go in first, at position n - 1
-        store(kh + (n - 1) * sn, kn + b * ns + h * D, D);
-        store(vh + (n - 1) * sn, vn + b * ns + h * D, D);
-      }
-      const Rows<T> r{k + b0 * sb + h * sh, v + b0 * sb + h * sh, kh, vh,
-                      share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n};
-      const Rows<T> part = r.range((long)n * s / S, (long)n * (s + 1) / S, sn);
-      const float* qh = q + b * qs + h * G * D;
-      float* yh = S == 1 ? y + (size_t)t * G * D : parts.data() + (size_t)t * (G * D + 2 * G);
-      float* stats = S == 1 ? nullptr : yh + G * D;
-      switch (D) {
-        case 64: attend<T, 4>(qh, part, yh, G, sn, stats); break;
-        case 128: attend<T, 8>(qh, part, yh, G, sn, stats); break;
-        default: attend<T, 16>(qh, part, yh, G, sn, stats); break;
-      }
+  for (int t = 0; t < heads * S; t++) {
+    const int s = t % S, b = t / S / KV, h = t / S % KV, n = lens[b], b0 = share ? share[b] : b;
+    T *kh = k + b * sb + h * sh, *vh = v + b * sb + h * sh;
+    if (kn && s == S - 1) {  // this step's key and value go in first, at position n - 1
+      store(kh + (n - 1) * sn, kn + b * ns + h * D, D);
+      store(vh + (n - 1) * sn, vn + b * ns + h * D, D);
     }
-    if (S > 1) {
-#pragma omp for schedule(static)
-      for (int t = 0; t < heads; t++)
-        combine(parts.data() + (size_t)t * S * (G * D + 2 * G), S, G, D, y + (size_t)t * G * D);
+    const Rows<T> r{k + b0 * sb + h * sh, v + b0 * sb + h * sh, kh, vh,
+                    share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n};
+    const Rows<T> part = r.range((long)n * s / S, (long)n * (s + 1) / S, sn);
+    const float* qh = q + b * qs + h * G * D;
+    float* yh = S == 1 ? y + (size_t)t * G * D : parts + (size_t)t * (G * D + 2 * G);
+    float* stats = S == 1 ? nullptr : yh + G * D;
+    switch (D) {
+      case 64: attend<T, 4>(qh, part, yh, G, sn, stats); break;
+      case 128: attend<T, 8>(qh, part, yh, G, sn, stats); break;
+      default: attend<T, 16>(qh, part, yh, G, sn, stats); break;
     }
   }
+  if (S > 1) {
+#pragma omp for schedule(static)
+    for (int t = 0; t < heads; t++)
+      combine(parts + (size_t)t * S * (G * D + 2 * G), S, G, D, y + (size_t)t * G * D);
+  }
+}
+
+void decode(const float* q, long qs, const float* kn, const float* vn, long ns, void* k, void* v,
+            float* y, int B, int H, int KV, int D, long sb, long sh, long sn, const int* lens,
+            const int* share, int bf16, int S, float* parts) {
+  if (bf16)
+    decode(q, qs, kn, vn, ns, (uint16_t*)k, (uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens, share,
+           S, parts);
+  else
+    decode(q, qs, kn, vn, ns, (float*)k, (float*)v, y, B, H, KV, D, sb, sh, sn, lens, share, S,
+           parts);
 }
 
 }  // namespace
@@ -308,11 +308,27 @@ void sikao_decode_attention(const float* q, long qs, const float* kn, const floa
                             void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
                             long sh, long sn, const int* lens, const int* share, int bf16,
                             int threads) {
-  if (bf16)
-    decode(q, qs, kn, vn, ns, (uint16_t*)k, (uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens, share,
-           threads);
-  else
-    decode(q, qs, kn, vn, ns, (float*)k, (float*)v, y, B, H, KV, D, sb, sh, sn, lens, share,
-           threads);
+  const int S = sikao::decode_splits(B, KV, lens, threads);
+  std::vector<float> parts(S > 1 ? (size_t)S * B * H * (D + 2) : 0);
+#pragma omp parallel num_threads(threads)
+  decode(q, qs, kn, vn, ns, k, v, y, B, H, KV, D, sb, sh, sn, lens, share, bf16, S, parts.data());
 }
+}
+
+// Fewer (row, KV head) tasks than twice the threads (one long row) leave a core idle or unevenly
+// loaded: each row's keys are then split into S ranges of 400 or more, attended apart and
+// combined (measured for the bundled model's one row: 3 % slower at 600 keys, so not split there;
+// 7 % faster at 1,000, 25 % at 4,000).
+int sikao::decode_splits(int B, int KV, const int* lens, int threads) {
+  const int heads = B * KV, shortest = *std::min_element(lens, lens + B);
+  if (heads >= 2 * threads) return 1;
+  return std::clamp(std::min((2 * threads + heads - 1) / heads, shortest / 400), 1, 16);
+}
+
+void sikao::decode_attention_team(const float* q, long qs, const float* kn, const float* vn,
+                                  long ns, void* k, void* v, float* y, int B, int H, int KV,
+                                  int D, long sb, long sh, long sn, const int* lens,
+                                  const int* share, int bf16, float* parts) {
+  decode(q, qs, kn, vn, ns, k, v, y, B, H, KV, D, sb, sh, sn, lens, share, bf16,
+         sikao::decode_splits(B, KV, lens, omp_get_num_threads()), parts);
 }

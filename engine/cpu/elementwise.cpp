@@ -5,8 +5,50 @@
 #include <cmath>
 
 #include "common.h"
+#include "team.h"
 
 using namespace sikao;
+
+namespace {
+
+void norm_row(const float* x, const float* w, float* y, int n, float eps) {
+  __m512 ss = _mm512_setzero_ps();
+  for (int i = 0; i < n; i += 16) {
+    __m512 v = _mm512_loadu_ps(x + i);
+    ss = _mm512_fmadd_ps(v, v, ss);
+  }
+  const __m512 inv = _mm512_set1_ps(1.f / std::sqrt(_mm512_reduce_add_ps(ss) / n + eps));
+  for (int i = 0; i < n; i += 16)
+    _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(w + i),
+                                          _mm512_mul_ps(_mm512_loadu_ps(x + i), inv)));
+}
+
+void rope_row(float* x, int heads, int d, const float* c, const float* s) {
+  const int half = d / 2;
+  for (int h = 0; h < heads; h++) {
+    float* v = x + h * d;
+    for (int i = 0; i < half; i += 16) {
+      __m512 a = _mm512_loadu_ps(v + i), b = _mm512_loadu_ps(v + half + i);
+      _mm512_storeu_ps(v + i, _mm512_fnmadd_ps(b, _mm512_loadu_ps(s + i),
+                                               _mm512_mul_ps(a, _mm512_loadu_ps(c + i))));
+      _mm512_storeu_ps(v + half + i,
+                       _mm512_fmadd_ps(a, _mm512_loadu_ps(s + half + i),
+                                       _mm512_mul_ps(b, _mm512_loadu_ps(c + half + i))));
+    }
+  }
+}
+
+}  // namespace
+
+void sikao::rms_norm(const float* x, const float* w, float* y, int rows, int n, float eps) {
+  for (int r = 0; r < rows; r++) norm_row(x + (size_t)r * n, w, y + (size_t)r * n, n, eps);
+}
+
+void sikao::rope(float* x, long stride, int rows, int heads, int d, const float* cos,
+                 const float* sin) {
+  for (int r = 0; r < rows; r++)
+    rope_row(x + r * stride, heads, d, cos + (size_t)r * d, sin + (size_t)r * d);
+}
 
 extern "C" {
 
@@ -14,19 +56,7 @@ extern "C" {
 void sikao_rms_norm(const float* x, const float* w, float* y, int rows, int n, float eps,
                     int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (rows >= 64)
-  for (int r = 0; r < rows; r++) {
-    const float* xr = x + (size_t)r * n;
-    float* yr = y + (size_t)r * n;
-    __m512 ss = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-      __m512 v = _mm512_loadu_ps(xr + i);
-      ss = _mm512_fmadd_ps(v, v, ss);
-    }
-    const __m512 inv = _mm512_set1_ps(1.f / std::sqrt(_mm512_reduce_add_ps(ss) / n + eps));
-    for (int i = 0; i < n; i += 16)
-      _mm512_storeu_ps(yr + i, _mm512_mul_ps(_mm512_loadu_ps(w + i),
-                                             _mm512_mul_ps(_mm512_loadu_ps(xr + i), inv)));
-  }
+  for (int r = 0; r < rows; r++) norm_row(x + (size_t)r * n, w, y + (size_t)r * n, n, eps);
 }
 
 // In place, the rotary embedding of `heads` vectors of d (d % 32 == 0) per row, row r's at
@@ -34,21 +64,8 @@ void sikao_rms_norm(const float* x, const float* w, float* y, int rows, int n, f
 // (-x[d/2:], x[:d/2]).
 void sikao_rope(float* x, long stride, int rows, int heads, int d, const float* cos,
                 const float* sin, int threads) {
-  const int half = d / 2;
 #pragma omp parallel for num_threads(threads) schedule(static) if (rows >= 64)
-  for (int r = 0; r < rows; r++) {
-    const float *c = cos + (size_t)r * d, *s = sin + (size_t)r * d;
-    for (int h = 0; h < heads; h++) {
-      float* v = x + r * stride + h * d;
-      for (int i = 0; i < half; i += 16) {
-        __m512 a = _mm512_loadu_ps(v + i), b = _mm512_loadu_ps(v + half + i);
-        _mm512_storeu_ps(v + i, _mm512_fnmadd_ps(b, _mm512_loadu_ps(s + i),
-                                                 _mm512_mul_ps(a, _mm512_loadu_ps(c + i))));
-        _mm512_storeu_ps(v + half + i,
-                         _mm512_fmadd_ps(a, _mm512_loadu_ps(s + half + i),
-                                         _mm512_mul_ps(b, _mm512_loadu_ps(c + half + i))));
-      }
-    }
-  }
+  for (int r = 0; r < rows; r++)
+    rope_row(x + r * stride, heads, d, cos + (size_t)r * d, sin + (size_t)r * d);
 }
 }

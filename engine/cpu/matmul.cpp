@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common.h"
+#include "team.h"
 
 using namespace sikao;
 
@@ -166,18 +167,18 @@ void tile(const Acts& a, int m0, int K, const W* w, float* y, int N) {
                      B == 2 ? _mm512_mul_ps(silu(out[0][r]), out[B - 1][r]) : out[0][r]);
 }
 
-// y [M, N] = x [M, K] @ W^T for packed weights of kind W (N % 16 == 0, K % 32 == 0): column blocks
-// split across threads, rows in tiles of up to 8. B = 2: W's rows are a gate and an up projection
-// (N / 2 each) and y [M, N / 2] = silu(x gate^T) * (x up^T), the SwiGLU of llama MLPs.
+// y [M, N] = x [M, K] @ W^T for packed weights of kind W (N % 16 == 0, K % 32 == 0), the column
+// blocks shared out among the team, rows in tiles of up to 8. B = 2: W's rows are a gate and an
+// up projection (N / 2 each) and y [M, N / 2] = silu(x gate^T) * (x up^T), the SwiGLU of llama
+// MLPs. With B = 1, a bias [N] is added.
 template <class W, int B, class P, class Q>
-void matmul(const float* x, int M, int K, P w, Q aux, int N, float* y, int threads) {
-  Acts a(x, M, K, W::ZERO, threads);
-  const int n = N / B, blocks = n / 16;
-#pragma omp parallel for num_threads(threads) schedule(static)
+void columns(const Acts& a, int K, P w, Q aux, int N, float* y, const float* bias) {
+  const int M = a.M, n = N / B, blocks = n / 16;
+#pragma omp for schedule(static)
   for (int cb = 0; cb < blocks; cb++) {
     const W block[2] = {W(w, aux, cb, K / GROUP), W(w, aux, cb + (B - 1) * blocks, K / GROUP)};
+    float* yb = y + cb * 16;
     for (int m0 = 0; m0 < M; m0 += 8) {
-      float* yb = y + cb * 16;
       switch (std::min(8, M - m0)) {
         case 1: tile<1, B>(a, m0, K, block, yb, n); break;
         case 2: tile<2, B>(a, m0, K, block, yb, n); break;
@@ -189,15 +190,27 @@ void matmul(const float* x, int M, int K, P w, Q aux, int N, float* y, int threa
         default: tile<8, B>(a, m0, K, block, yb, n); break;
       }
     }
+    if (B == 1 && bias)
+      for (int m = 0; m < M; m++) {
+        float* row = yb + (size_t)m * n;
+        _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), _mm512_loadu_ps(bias + cb * 16)));
+      }
   }
 }
 
+// threads > 0: a team of its own, the activations quantized once for it (in parallel for many
+// rows); 0: the calling team's, each thread quantizing them for itself (a barrier cost more than
+// the few rows of a decode step take)
 template <class W, class P, class Q>
-void dispatch(const float* x, int M, int K, P w, Q aux, int N, float* y, int glu, int threads) {
-  if (glu)
-    matmul<W, 2>(x, M, K, w, aux, N, y, threads);
-  else
-    matmul<W, 1>(x, M, K, w, aux, N, y, threads);
+void dispatch(const float* x, int M, int K, P w, Q aux, int N, float* y, const float* bias,
+              int glu, int threads) {
+  const Acts a(x, M, K, W::ZERO, std::max(threads, 1));
+  if (threads == 0) {
+    glu ? columns<W, 2>(a, K, w, aux, N, y, nullptr) : columns<W, 1>(a, K, w, aux, N, y, bias);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  glu ? columns<W, 2>(a, K, w, aux, N, y, nullptr) : columns<W, 1>(a, K, w, aux, N, y, bias);
 }
 
 }  // namespace
@@ -210,11 +223,21 @@ int sikao_abi() { return 1; }
 // with `glu`, y [M, N / 2] = silu(first half) * second half (N % 32 == 0).
 void sikao_int4_mm(const float* x, int M, int K, const uint8_t* w, const uint16_t* sz, int N,
                    float* y, int glu, int threads) {
-  dispatch<Int4>(x, M, K, w, sz, N, y, glu, threads);
+  dispatch<Int4>(x, M, K, w, sz, N, y, nullptr, glu, threads);
 }
 
 void sikao_int8_mm(const float* x, int M, int K, const uint8_t* w, const float* scales, int N,
                    float* y, int glu, int threads) {
-  dispatch<Int8>(x, M, K, w, scales, N, y, glu, threads);
+  dispatch<Int8>(x, M, K, w, scales, N, y, nullptr, glu, threads);
 }
+}
+
+void sikao::int4_mm_team(const float* x, int M, int K, const uint8_t* w, const uint16_t* sz,
+                         int N, float* y, const float* bias, int glu) {
+  dispatch<Int4>(x, M, K, w, sz, N, y, bias, glu, 0);
+}
+
+void sikao::int8_mm_team(const float* x, int M, int K, const uint8_t* w, const float* scales,
+                         int N, float* y, const float* bias, int glu) {
+  dispatch<Int8>(x, M, K, w, scales, N, y, bias, glu, 0);
 }

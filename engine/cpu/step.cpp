@@ -6,20 +6,9 @@
 #include <cstring>
 #include <vector>
 
-extern "C" {
-void sikao_rms_norm(const float* x, const float* w, float* y, int rows, int n, float eps,
-                    int threads);
-void sikao_rope(float* x, long stride, int rows, int heads, int d, const float* cos,
-                const float* sin, int threads);
-void sikao_int4_mm(const float* x, int M, int K, const uint8_t* w, const uint16_t* sz, int N,
-                   float* y, int glu, int threads);
-void sikao_int8_mm(const float* x, int M, int K, const uint8_t* w, const float* scales, int N,
-                   float* y, int glu, int threads);
-void sikao_decode_attention(const float* q, long qs, const float* kn, const float* vn, long ns,
-                            void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
-                            long sh, long sn, const int* lens, const int* share, int bf16,
-                            int threads);
-}
+#include "team.h"
+
+using namespace sikao;
 
 namespace {
 
@@ -70,15 +59,12 @@ void embed(const Embed& e, const int* tokens, int B, int dim, float* x) {
   }
 }
 
-// y [M, n] = x [M, k] @ W^T (+ bias); with glu, silu(gate) * up [M, n / 2]
-void mm(const Linear& l, const float* x, int M, float* y, int glu, int threads) {
+// y [M, n] = x [M, k] @ W^T (+ bias); with glu, silu(gate) * up [M, n / 2]. The team's share.
+void mm(const Linear& l, const float* x, int M, float* y, int glu) {
   if (l.int8)
-    sikao_int8_mm(x, M, l.k, l.w, (const float*)l.aux, l.n, y, glu, threads);
+    int8_mm_team(x, M, l.k, l.w, (const float*)l.aux, l.n, y, l.bias, glu);
   else
-    sikao_int4_mm(x, M, l.k, l.w, (const uint16_t*)l.aux, l.n, y, glu, threads);
-  if (l.bias)
-    for (int m = 0; m < M; m++)
-      for (int i = 0; i < l.n; i++) y[(size_t)m * l.n + i] += l.bias[i];
+    int4_mm_team(x, M, l.k, l.w, (const uint16_t*)l.aux, l.n, y, l.bias, glu);
 }
 
 void add(float* x, const float* y, size_t n) {
@@ -97,40 +83,48 @@ void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B,
                        const float* sin, void* k, void* v, long sl, long sb, long sh, long sn,
                        const int* share, int bf16, float* logits, int threads) {
   const int H = m->heads, KV = m->kv_heads, D = m->head_dim, width = (H + 2 * KV) * D;
-  std::vector<float> x((size_t)B * m->dim), h(x.size()), qkv((size_t)B * width),
-      y((size_t)B * H * D), g((size_t)B * m->hidden), t(x.size()), c((size_t)B * D), s(c.size());
+  // shared: what the team's `omp for`s write (kernel outputs) and what every thread reads
+  std::vector<float> qkv((size_t)B * width), y((size_t)B * H * D), g((size_t)B * m->hidden),
+      t((size_t)B * m->dim), c((size_t)B * D), s(c.size());
   std::vector<int> lens(B);
   for (int b = 0; b < B; b++) {
     lens[b] = pos[b] + 1;
     std::memcpy(&c[(size_t)b * D], cos + (size_t)pos[b] * D, D * sizeof(float));
     std::memcpy(&s[(size_t)b * D], sin + (size_t)pos[b] * D, D * sizeof(float));
   }
-  embed(m->embed, tokens, B, m->dim, x.data());
+  const int S = decode_splits(B, KV, lens.data(), threads);
+  std::vector<float> parts(S > 1 ? (size_t)S * B * H * (D + 2) : 0);
   const size_t bytes = bf16 ? 2 : 4;
-  for (int i = 0; i < m->layers; i++) {
-    const Layer& l = m->layer[i];
-    sikao_rms_norm(x.data(), l.attn_norm, h.data(), B, m->dim, m->eps, threads);
-    mm(l.qkv, h.data(), B, qkv.data(), 0, threads);
-    if (l.q_norm)
-      for (int b = 0; b < B; b++) {
-        float* q = qkv.data() + (size_t)b * width;
-        sikao_rms_norm(q, l.q_norm, q, H, D, m->eps, threads);
-        sikao_rms_norm(q + H * D, l.k_norm, q + H * D, KV, D, m->eps, threads);
-      }
-    sikao_rope(qkv.data(), width, B, H + KV, D, c.data(), s.data(), threads);
-    char* kl = (char*)k + i * sl * bytes;
-    char* vl = (char*)v + i * sl * bytes;
-    sikao_decode_attention(qkv.data(), width, qkv.data() + H * D, qkv.data() + (H + KV) * D,
-                           width, kl, vl, y.data(), B, H, KV, D, sb, sh, sn, lens.data(), share,
-                           bf16, threads);
-    mm(l.o, y.data(), B, t.data(), 0, threads);
-    add(x.data(), t.data(), t.size());
-    sikao_rms_norm(x.data(), l.mlp_norm, h.data(), B, m->dim, m->eps, threads);
-    mm(l.gate_up, h.data(), B, g.data(), 1, threads);
-    mm(l.down, g.data(), B, t.data(), 0, threads);
-    add(x.data(), t.data(), t.size());
+#pragma omp parallel num_threads(threads)
+  {
+    // each thread's own copy of the residual stream and what is derived from it row by row: a
+    // barrier to share them would cost more than computing them twice
+    std::vector<float> x((size_t)B * m->dim), h(x.size()), q(qkv.size());
+    embed(m->embed, tokens, B, m->dim, x.data());
+    for (int i = 0; i < m->layers; i++) {
+      const Layer& l = m->layer[i];
+      rms_norm(x.data(), l.attn_norm, h.data(), B, m->dim, m->eps);
+      mm(l.qkv, h.data(), B, qkv.data(), 0);
+      std::memcpy(q.data(), qkv.data(), q.size() * sizeof(float));  // normed and roped in place
+      if (l.q_norm)
+        for (int b = 0; b < B; b++) {
+          float* qb = q.data() + (size_t)b * width;
+          rms_norm(qb, l.q_norm, qb, H, D, m->eps);
+          rms_norm(qb + H * D, l.k_norm, qb + H * D, KV, D, m->eps);
+        }
+      rope(q.data(), width, B, H + KV, D, c.data(), s.data());
+      decode_attention_team(q.data(), width, q.data() + H * D, q.data() + (H + KV) * D, width,
+                            (char*)k + i * sl * bytes, (char*)v + i * sl * bytes, y.data(), B, H,
+                            KV, D, sb, sh, sn, lens.data(), share, bf16, parts.data());
+      mm(l.o, y.data(), B, t.data(), 0);
+      add(x.data(), t.data(), x.size());
+      rms_norm(x.data(), l.mlp_norm, h.data(), B, m->dim, m->eps);
+      mm(l.gate_up, h.data(), B, g.data(), 1);
+      mm(l.down, g.data(), B, t.data(), 0);  // t's readers above are past gate_up's barrier
+      add(x.data(), t.data(), x.size());
+    }
+    rms_norm(x.data(), m->norm, h.data(), B, m->dim, m->eps);
+    mm(m->head, h.data(), B, logits, 0);
   }
-  sikao_rms_norm(x.data(), m->norm, h.data(), B, m->dim, m->eps, threads);
-  mm(m->head, h.data(), B, logits, 0, threads);
 }
 }
