@@ -36,7 +36,7 @@ CONFIGS = {  # name -> EngineConfig overrides
 # decoding through Transformer.forward's per-layer Python, not engine/cpu/step.cpp's single call:
 # the path of models whose layers are not all on the native kernels
 PYTHON_STEP = {"int4py"}
-BEST = "int4"  # eager: its step is one native call, far ahead of the compiled one (624 vs 202 tok/s)
+BEST = "int4"  # eager: its step is one native call, far ahead of the compiled one (681 vs 218 tok/s)
 
 
 def peak_rss_mb() -> float:

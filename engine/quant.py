@@ -188,8 +188,8 @@ def _agrees(layer: nn.Module, weight: Tensor) -> bool:
 def choose(mode: str, device: torch.device, source: str) -> str:
     """"auto": on CPU, int4 for a model converted from a 4-bit GGUF (its weights already sit on a
     4-bit grid of 32-weight blocks, so int4 loses nothing: +0.2 % perplexity on the bundled model,
-    like int8's +0.3 %, at 17.9x fp32's speed in benchmarks/speed.py) and int8 for anything else
-    (13.9x); off the CPU none (bf16 there already halves the bytes, and these kernels are only
+    like int8's +0.3 %, at 19.4x fp32's speed in benchmarks/speed.py) and int8 for anything else
+    (15.2x); off the CPU none (bf16 there already halves the bytes, and these kernels are only
     checked, not tuned, on GPU)."""
     if mode != "auto":
         return mode
