@@ -199,8 +199,8 @@ void columns(const Acts& a, int K, P w, Q aux, int N, float* y, const float* bia
 }
 
 // threads > 0: a team of its own, the activations quantized once for it (in parallel for many
-// rows); 0: the calling team's, each thread quantizing them for itself (a barrier cost more than
-// the few rows of a decode step take)
+// rows); 0: the calling team's, each thread quantizing them for itself: sharing them would take
+// one more barrier (~0.4 us), about what quantizing a row of 576 takes (~0.3 us; 8 rows ~1 us)
 template <class W, class P, class Q>
 void dispatch(const float* x, int M, int K, P w, Q aux, int N, float* y, const float* bias,
               int glu, int threads) {
