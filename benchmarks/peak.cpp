@@ -11,7 +11,7 @@ namespace {
 
 // Enough independent chains to cover latency x throughput, few enough that each keeps its own
 // register: GCC copied every one of 16 int8 chains through a second register each pass (vpdpbusd
-// then measured half its rate), while 12 fall short for vdpbf16ps (~8 % low). Each kind runs at
+// then measured half its rate), while 12 fall short for vdpbf16ps (~7 % low). Each kind runs at
 // both counts and keeps the faster.
 constexpr long BATCH = 1 << 16;  // instructions between clock reads, per chain
 
