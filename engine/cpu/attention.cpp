@@ -328,7 +328,6 @@ int sikao::decode_splits(int B, int KV, const int* lens, int threads) {
 void sikao::decode_attention_team(const float* q, long qs, const float* kn, const float* vn,
                                   long ns, void* k, void* v, float* y, int B, int H, int KV,
                                   int D, long sb, long sh, long sn, const int* lens,
-                                  const int* share, int bf16, float* parts) {
-  decode(q, qs, kn, vn, ns, k, v, y, B, H, KV, D, sb, sh, sn, lens, share, bf16,
-         sikao::decode_splits(B, KV, lens, omp_get_num_threads()), parts);
+                                  const int* share, int bf16, int S, float* parts) {
+  decode(q, qs, kn, vn, ns, k, v, y, B, H, KV, D, sb, sh, sn, lens, share, bf16, S, parts);
 }

@@ -116,7 +116,7 @@ void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B,
       rope(q.data(), width, B, H + KV, D, c.data(), s.data());
       decode_attention_team(q.data(), width, q.data() + H * D, q.data() + (H + KV) * D, width,
                             (char*)k + i * sl * bytes, (char*)v + i * sl * bytes, y.data(), B, H,
-                            KV, D, sb, sh, sn, lens.data(), share, bf16, parts.data());
+                            KV, D, sb, sh, sn, lens.data(), share, bf16, S, parts.data());
       mm(l.o, y.data(), B, t.data(), 0);
       add(x.data(), t.data(), x.size());
       rms_norm(x.data(), l.mlp_norm, h.data(), B, m->dim, m->eps);

@@ -18,11 +18,11 @@ void int8_mm_team(const float* x, int M, int K, const uint8_t* w, const float* s
 // How many ranges sikao_decode_attention splits each row's keys into, at `threads` threads
 int decode_splits(int B, int KV, const int* lens, int threads);
 
-// sikao_decode_attention's arguments but `threads`, with room for the key ranges' outputs when
-// decode_splits gives S > 1: parts [S * B * H * (D + 2)]
+// sikao_decode_attention's arguments but `threads`, each row's keys in S = decode_splits(...)
+// ranges, with room for their outputs when S > 1: parts [S * B * H * (D + 2)]
 void decode_attention_team(const float* q, long qs, const float* kn, const float* vn, long ns,
                            void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
-                           long sh, long sn, const int* lens, const int* share, int bf16,
+                           long sh, long sn, const int* lens, const int* share, int bf16, int S,
                            float* parts);
 
 // sikao_rms_norm and sikao_rope on the calling thread alone
