@@ -230,7 +230,8 @@ def perplexity(model: nn.Module, ids: list[int]) -> float:
     """exp(mean next-token NLL) of `ids` under our Transformer, in one pass."""
     a, ref = model.a, model.norm.weight
     tokens = torch.tensor([ids], device=ref.device)
-    k = [torch.zeros(1, a.n_kv_heads, len(ids), a.head_dim, dtype=model.kv_dtype, device=ref.device)
+    width = ops.kv_width(a.head_dim, model.kv_dtype)
+    k = [torch.zeros(1, a.n_kv_heads, len(ids), width, dtype=model.kv_dtype, device=ref.device)
          for _ in range(a.n_layers)]
     v = [torch.zeros_like(t) for t in k]
     logits = model(tokens, torch.arange(len(ids), device=ref.device)[None], k, v, all_logits=True,

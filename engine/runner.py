@@ -13,6 +13,7 @@ import copy
 
 import torch
 
+from engine.cpu import ops
 from engine.cpu.step import NativeStep
 from engine.graphs import DecodeGraphs
 
@@ -21,9 +22,11 @@ class FastRunner:
     def __init__(self, model, device, chunk: int = 512, compile: bool = False,
                  cuda_graphs: bool = True):
         self.model, self.device, self.chunk = model, device, chunk
-        self.dtype = model.kv_dtype
+        # a compiled step writes its caches in torch ops, which int8 rows (native only) refuse
+        self.dtype = (torch.bfloat16 if compile and model.kv_dtype == torch.uint8
+                      else model.kv_dtype)
         a = model.a
-        self.shape = (a.n_kv_heads, a.head_dim)
+        self.shape = (a.n_kv_heads, ops.kv_width(a.head_dim, self.dtype))
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
         self.lens: list[int] = []  # tokens cached per slot
@@ -43,7 +46,7 @@ class FastRunner:
             self._alloc(4, 256)
 
     def _alloc(self, slots: int, length: int) -> None:
-        """One tensor each for K and V, [layers, slots, kv_heads, length, head_dim]: a step hands
+        """One tensor each for K and V, [layers, slots, kv_heads, length, width]: a step hands
         the model two views, not two per layer (fewer guards for a compiled step to check)."""
         n_kv, hd = self.shape
         old_k, old_v = self.k, self.v
@@ -183,7 +186,7 @@ class FastRunner:
 
     @torch.inference_mode()
     def read(self, slot: int, n: int) -> torch.Tensor:
-        """A copy of the slot's first n positions of KV: [2, layers, kv_heads, n, head_dim]."""
+        """A copy of the slot's first n positions of KV: [2, layers, kv_heads, n, width]."""
         return torch.stack([self.k[:, slot, :, :n], self.v[:, slot, :, :n]])
 
     @torch.inference_mode()

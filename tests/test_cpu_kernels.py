@@ -17,6 +17,27 @@ def rel(a, b):
     return float((a - b).norm() / b.norm())
 
 
+INT8 = torch.uint8  # a cache of int8 rows (engine/cpu/kv8.h)
+KV = [torch.float32, torch.bfloat16, INT8]
+
+
+def cache(x, dtype):
+    """fp32 [..., D] as a cache of dtype; int8 rows: round(x / scale) + 128, then the fp32 scale's
+    bytes (kv8.h's layout, written here the way the kernels write it)."""
+    if dtype != INT8:
+        return x.to(dtype)
+    amax = x.abs().amax(-1, keepdim=True)
+    q = torch.round(x * (127 / amax)) + 128  # round half to even, as the kernels' conversion
+    return torch.cat([q.to(INT8), (amax / 127).view(INT8)], -1)
+
+
+def values(c):
+    """A cache's values in fp32."""
+    if c.dtype != INT8:
+        return c.float()
+    return (c[..., :-4].float() - 128) * c[..., -4:].contiguous().view(torch.float32)
+
+
 @native
 @pytest.mark.parametrize("rows", [1, 3, 8, 13, 200])
 def test_int4_matmul_matches_the_dequantized_weight(rows):
@@ -66,45 +87,46 @@ def test_swiglu_in_the_matmul_epilogue(rows):
 
 
 @native
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", KV)
 @pytest.mark.parametrize("D,H,KV", [(64, 9, 3), (128, 4, 4), (64, 16, 2), (256, 8, 1)])
 def test_decode_attention_matches_sdpa_per_row_length(D, H, KV, dtype):
     B, n = 5, 300
-    kc = torch.randn(B, KV, 512, D, generator=gen).to(dtype)  # a slot cache: attention reads a view
-    vc = torch.randn(B, KV, 512, D, generator=gen).to(dtype)
+    kc = cache(torch.randn(B, KV, 512, D, generator=gen), dtype)  # attention reads a view
+    vc = cache(torch.randn(B, KV, 512, D, generator=gen), dtype)
     q = torch.randn(B, H, D, generator=gen)
     lens = torch.tensor([300, 1, 17, 16, 257], dtype=torch.int32)
     k, v = kc[:, :, :n], vc[:, :, :n]
     mask = torch.arange(n)[None, None, None, :] < lens[:, None, None, None]
-    ref = F.scaled_dot_product_attention(q[:, :, None], k.float(), v.float(), attn_mask=mask,
+    ref = F.scaled_dot_product_attention(q[:, :, None], values(k), values(v), attn_mask=mask,
                                          enable_gqa=True)[:, :, 0]
     got = ops.decode_attention(q, k, v, lens)
     if dtype == torch.float32:
         assert (got - ref).abs().max() < 1e-5
-    else:  # q and the probabilities rounded to bf16 like the prefill attention's
+    else:  # q rounded to bf16 or int8 (a scale a head), the probabilities to bf16 or fp32
         assert rel(got, ref) < 1e-2 and (got - ref).abs().max() < 2e-2
-    assert got[1].allclose(v[1, :, :1].float().repeat_interleave(H // KV, 0)[:, 0], atol=1e-6)
+    one = values(v[1, :, :1]).repeat_interleave(H // KV, 0)[:, 0]  # a row of one key: its value
+    assert got[1].allclose(one, atol=1e-5 if dtype == INT8 else 1e-6)
 
 
 @native
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", KV)
 @pytest.mark.parametrize("H,KV,D", [(9, 3, 64), (12, 2, 128), (8, 1, 256)])
 def test_long_rows_split_across_threads_match_sdpa(monkeypatch, dtype, H, KV, D):
     # few (row, KV head) tasks for the threads: each row's keys go in ranges attended apart; the
     # ranges cross the end of a prefix read from another row and end at the step's new key
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
     B, n = 2, 2000  # ranges of 400 keys or more: 2 to 4 of them a row
-    kc, vc = (torch.randn(B, KV, n + 5, D, generator=gen).to(dtype) for _ in range(2))
+    kc, vc = (cache(torch.randn(B, KV, n + 5, D, generator=gen), dtype) for _ in range(2))
     kc[1, :, :700], vc[1, :, :700] = kc[0, :, :700], vc[0, :, :700]
     q, k, v = torch.randn(B, H, D, generator=gen), *torch.randn(2, B, KV, D, generator=gen)
     lens = torch.tensor([n - 300, n], dtype=torch.int32)
     share = torch.tensor([[0, 0], [0, 700]], dtype=torch.int32)
     got = ops.decode_step(q, k, v, kc, vc, lens, share)
     for b, m in enumerate(lens.tolist()):
-        assert torch.equal(kc[b, :, m - 1], k[b].to(dtype))
-        assert torch.equal(vc[b, :, m - 1], v[b].to(dtype))
-        want = F.scaled_dot_product_attention(q[b, :, None], kc[b, :, :m].float(),
-                                              vc[b, :, :m].float(), enable_gqa=True)[:, 0]
+        assert torch.equal(kc[b, :, m - 1], cache(k[b], dtype))
+        assert torch.equal(vc[b, :, m - 1], cache(v[b], dtype))
+        want = F.scaled_dot_product_attention(q[b, :, None], values(kc[b, :, :m]),
+                                              values(vc[b, :, :m]), enable_gqa=True)[:, 0]
         if dtype == torch.float32:
             assert (got[b] - want).abs().max() < 1e-5
         else:
@@ -112,29 +134,29 @@ def test_long_rows_split_across_threads_match_sdpa(monkeypatch, dtype, H, KV, D)
 
 
 @native
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", KV)
 @pytest.mark.parametrize("H,KV,D", [(9, 3, 64), (4, 2, 128), (2, 1, 256)])
 def test_decode_step_writes_the_new_key_and_value_then_attends(dtype, H, KV, D):
     B = 3
-    kc, vc = (torch.randn(B, KV, 64, D, generator=gen).to(dtype) for _ in range(2))
+    kc, vc = (cache(torch.randn(B, KV, 64, D, generator=gen), dtype) for _ in range(2))
     qkv = torch.randn(B, (H + 2 * KV) * D, generator=gen)  # q, k, v: views of one projection
     q, k, v = qkv.view(B, H + 2 * KV, D).split([H, KV, KV], dim=1)
     lens = torch.tensor([10, 1, 40], dtype=torch.int32)
     want_k, want_v = kc.clone(), vc.clone()
     for b, n in enumerate(lens.tolist()):
-        want_k[b, :, n - 1], want_v[b, :, n - 1] = k[b], v[b]
+        want_k[b, :, n - 1], want_v[b, :, n - 1] = cache(k[b], dtype), cache(v[b], dtype)
     want = ops.decode_attention(q.contiguous(), want_k, want_v, lens)
     got = ops.decode_step(q, k, v, kc, vc, lens)
-    assert torch.equal(kc, want_k) and torch.equal(vc, want_v)  # the same rounding to bf16
+    assert torch.equal(kc, want_k) and torch.equal(vc, want_v)  # the same rounding
     assert torch.equal(got, want)
 
 
 @native
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", KV)
 @pytest.mark.parametrize("H,KV,D", [(9, 3, 64), (4, 2, 128)])
 def test_decode_step_reads_a_shared_prefix_from_the_row_named(dtype, H, KV, D):
     B = 5
-    kc, vc = (torch.randn(B, KV, 80, D, generator=gen).to(dtype) for _ in range(2))
+    kc, vc = (cache(torch.randn(B, KV, 80, D, generator=gen), dtype) for _ in range(2))
     qkv = torch.randn(B, (H + 2 * KV) * D, generator=gen)
     q, k, v = qkv.view(B, H + 2 * KV, D).split([H, KV, KV], dim=1)
     lens = torch.tensor([40, 41, 60, 33, 12], dtype=torch.int32)
@@ -145,12 +167,13 @@ def test_decode_step_reads_a_shared_prefix_from_the_row_named(dtype, H, KV, D):
     for b, (src, n) in enumerate(share.t().tolist()):
         n = min(n, lens[b].item() - 1)
         want_k[b, :, :n], want_v[b, :, :n] = kc[src, :, :n], vc[src, :, :n]
-        want_k[b, :, lens[b] - 1], want_v[b, :, lens[b] - 1] = k[b], v[b]
+        want_k[b, :, lens[b] - 1] = cache(k[b], dtype)
+        want_v[b, :, lens[b] - 1] = cache(v[b], dtype)
     want = ops.decode_attention(q.contiguous(), want_k, want_v, lens)
     before = kc.clone()
     got = ops.decode_step(q, k, v, kc, vc, lens, share)
     assert (got - want).abs().max() < 1e-5  # bf16: value pairs split differently at odd runs
-    if dtype == torch.float32:
+    if dtype != torch.bfloat16:
         assert torch.equal(got, want)
     rows = torch.arange(80)[None, :] != (lens - 1)[:, None]  # all but each row's new position
     assert torch.equal(kc.transpose(1, 2)[rows], before.transpose(1, 2)[rows])
@@ -176,6 +199,27 @@ def test_prefill_attention_is_causal_attention_over_the_bf16_cache(B, H, KV, D, 
     kc[:, :, n - 1] += 5  # the chunk's last key: only its own query sees it
     again = ops.prefill_attention(q, kc, vc, start)
     assert torch.equal(again[:, :-1], got[:, :-1]) and not torch.equal(again[:, -1], got[:, -1])
+
+
+@native
+@pytest.mark.parametrize("B, H, KV, D, T, start", [
+    (1, 9, 3, 64, 45, 0), (2, 9, 3, 64, 45, 37), (1, 12, 2, 128, 33, 300), (1, 4, 4, 256, 40, 70)])
+def test_prefill_attention_writes_the_chunk_into_int8_rows_and_attends(B, H, KV, D, T, start):
+    n = start + T
+    qkv = torch.randn(B, T, H + 2 * KV, D, generator=gen)  # q, k, v: views of one projection
+    q, k, v = qkv.split([H, KV, KV], dim=2)
+    kc, vc = (cache(torch.randn(B, KV, n + 9, D, generator=gen), INT8) for _ in range(2))
+    before = kc.clone()
+    got = ops.prefill_attention(q.transpose(1, 2), kc, vc, start, k, v)
+    assert torch.equal(kc[:, :, start:n], cache(k.transpose(1, 2), INT8))
+    assert torch.equal(vc[:, :, start:n], cache(v.transpose(1, 2), INT8))
+    assert torch.equal(kc[:, :, :start], before[:, :, :start])
+    assert torch.equal(kc[:, :, n:], before[:, :, n:])
+    mask = torch.arange(n)[None, :] <= torch.arange(start, n)[:, None]
+    want = F.scaled_dot_product_attention(q.transpose(1, 2), values(kc[:, :, :n]),
+                                          values(vc[:, :, :n]), attn_mask=mask,
+                                          enable_gqa=True).transpose(1, 2)
+    assert (got - want).norm() / want.norm() < 5e-3  # through bf16 copies of the rows
 
 
 @native

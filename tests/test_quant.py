@@ -41,9 +41,10 @@ def test_layers_use_the_packed_kernels_and_tied_weights_are_held_once(models):
     for m in (m8, m4):  # the head stays int8; the embedding reads the head's own int8 table
         assert isinstance(m.lm_head, Int8Linear) and isinstance(m.embed, Int8Embedding)
         assert m.embed.table is m.lm_head and m.lm_head.kernel == kernel
-    # quantized models cache K and V in bf16 where the attention computes in bf16 anyway
-    bf16 = library() is not None and torch.cpu._is_avx512_bf16_supported()
-    assert m4.kv_dtype == m8.kv_dtype == (torch.bfloat16 if bf16 else torch.float32)
+    # quantized models cache K and V as int8 rows (engine/cpu/kv8.h) where the native kernels
+    # read them and the prefill attention computes in bf16 anyway
+    int8 = library() is not None and torch.cpu._is_avx512_bf16_supported()
+    assert m4.kv_dtype == m8.kv_dtype == (torch.uint8 if int8 else torch.float32)
     assert models["none"].kv_dtype == torch.float32
     size = lambda m: sum(t.numel() * t.element_size() for t in [*m.parameters(), *m.buffers()])
     assert size(m8) < size(models["none"]) / 3.5

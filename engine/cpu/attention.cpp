@@ -1,5 +1,5 @@
-// Decode attention: one query a row over the slot cache (fp32, or bf16 for quantized models).
-// A prompt chunk's attention is prefill.cpp's.
+// Decode attention: one query a row over the slot cache: fp32, int8 rows (quantized models: kv8.h)
+// or bf16 (their compiled steps' caches). A prompt chunk's attention is prefill.cpp's.
 #include <omp.h>
 
 #include <algorithm>
@@ -7,7 +7,10 @@
 #include <cstring>
 #include <vector>
 
+#include <type_traits>
+
 #include "common.h"
+#include "kv8.h"
 #include "team.h"
 
 using namespace sikao;
@@ -60,6 +63,20 @@ inline __m512 dots(const uint16_t* q, const uint16_t* k, long sn, int m) {
   return sum16(acc);
 }
 
+template <int C>  // keys' bytes (+ 128) against an int8 query: four products per lane (vpdpbusd)
+inline __m512 dots(const int8_t* q, const uint8_t* k, long sn, int m) {
+  __m512 acc[16];
+  for (int j = 0; j < 16; j++) {
+    __m512i a = _mm512_setzero_si512();
+    if (j < m)
+      for (int c = 0; c < C / 4; c++)
+        a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(k + j * sn + 64 * c),
+                                _mm512_loadu_si512(q + 64 * c));
+    acc[j] = _mm512_cvtepi32_ps(a);  // exact: |a| < 2^24 for D <= 256
+  }
+  return sum16(acc);
+}
+
 // The hardware prefetcher lags on these per-head streams: fetch `bytes` at p ahead of use. Keys
 // and values are fetched AHEAD rows before they are read: far enough for rows coming from DRAM (a
 // decode step's caches of all layers do not fit in L3; 16 rows ahead covered only L3's latency,
@@ -72,6 +89,44 @@ inline void prefetch(const void* p, int bytes) {
 inline void put(float* p, __m512 x) { _mm512_storeu_ps(p, x); }
 inline void put(uint16_t* p, __m512 x) {
   _mm256_storeu_si256((__m256i*)p, (__m256i)_mm512_cvtneps_pbh(x));
+}
+
+// The query heads as dots reads them, and per head a, b: a key's score is (dot - b) * a * its
+// row's scale. fp32 and bf16: a copy (rounded to bf16), a = 1/sqrt(D), b = 0.
+template <class Q>
+void query(const float* q, int G, int D, Q* qt, float* a, float* b) {
+  for (int i = 0; i < G * D; i += 16) put(qt + i, _mm512_loadu_ps(q + i));
+  for (int h = 0; h < G; h++) a[h] = 1.f / std::sqrt((float)D), b[h] = 0.f;
+}
+
+// int8 rows: each head rounded to int8 on its own scale; b takes out the keys' + 128
+void query(const float* q, int G, int D, int8_t* qt, float* a, float* b) {
+  for (int h = 0; h < G; h++) {
+    const float* qh = q + h * D;
+    __m512 top = _mm512_setzero_ps();
+    for (int d = 0; d < D; d += 16) top = _mm512_max_ps(top, _mm512_abs_ps(_mm512_loadu_ps(qh + d)));
+    const float amax = _mm512_reduce_max_ps(top);
+    const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
+    __m512i sum = _mm512_setzero_si512();
+    for (int d = 0; d < D; d += 16) {
+      const __m512i x = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(qh + d), inv));
+      sum = _mm512_add_epi32(sum, x);
+      _mm_storeu_si128((__m128i*)(qt + h * D + d), _mm512_cvtsepi32_epi8(x));
+    }
+    a[h] = amax / 127.f / std::sqrt((float)D);
+    b[h] = 128.f * _mm512_reduce_add_epi32(sum);
+  }
+}
+
+// The scales of the m (<= 16) rows at r, r + sn, ...: 1 but for int8 rows (0 past m)
+template <class T>
+inline __m512 scales(const T*, long, int, int) { return _mm512_set1_ps(1.f); }
+inline __m512 scales(const uint8_t* r, long sn, int m, int D) {
+  const __m512i at = _mm512_add_epi32(
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32((int)sn)),
+      _mm512_set1_epi32(D));
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), first(m), at, r, 1);
 }
 
 // Values are mixed CS vectors of 16 dims at a time for up to HEADS<CS> heads: their accumulators
@@ -95,20 +150,24 @@ struct Rows {
   Rows dims(int d) const { return {k0, v0 + d, k, v + d, shared, n}; }  // values from dim d on
 };
 
-// y[h][0:16CS] = inv[h] * sum_j p[h][j] v_j[0:16CS] for g <= HEADS<CS> heads (p rows `ps` apart,
-// y rows `ys` apart).
-template <int CS>
-void mix(const float* p, int ps, int g, const Rows<float>& r, long sn, const float* inv, float* y,
-         int ys) {
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const uint8_t* p) { return bytes16(p); }
+
+// y[h][0:16CS] = inv[h] * (sum_j p[h][j] v_j[0:16CS] - off[h]) for g <= HEADS<CS> heads (p rows
+// `ps` apart, y rows `ys` apart): fp32 values, or int8 rows' bytes (their scales already in p,
+// off[h] takes out their + 128; 0 for the others).
+template <int CS, class R>
+void mix(const float* p, int ps, int g, const Rows<R>& r, long sn, const float* inv,
+         const float* off, float* y, int ys) {
   constexpr int HG = HEADS<CS>;
   __m512 o[HG][CS];
   for (int h = 0; h < HG; h++)
     for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0; j < r.n; j++) {
-    if (j + AHEAD < r.n) prefetch(r.value(j + AHEAD, sn), 64 * CS);
-    const float* v = r.value(j, sn);
+    if (j + AHEAD < r.n) prefetch(r.value(j + AHEAD, sn), 16 * CS * sizeof(R));
+    const R* v = r.value(j, sn);
     __m512 vj[CS];
-    for (int c = 0; c < CS; c++) vj[c] = _mm512_loadu_ps(v + 16 * c);
+    for (int c = 0; c < CS; c++) vj[c] = load16(v + 16 * c);
     for (int h = 0; h < HG; h++) {
       if (h >= g) break;
       __m512 pj = _mm512_set1_ps(p[h * ps + j]);
@@ -117,7 +176,9 @@ void mix(const float* p, int ps, int g, const Rows<float>& r, long sn, const flo
   }
   for (int h = 0; h < g; h++)
     for (int c = 0; c < CS; c++)
-      _mm512_storeu_ps(y + h * ys + 16 * c, _mm512_mul_ps(o[h][c], _mm512_set1_ps(inv[h])));
+      _mm512_storeu_ps(y + h * ys + 16 * c,
+                       _mm512_mul_ps(_mm512_sub_ps(o[h][c], _mm512_set1_ps(off[h])),
+                                     _mm512_set1_ps(inv[h])));
 }
 
 // bf16 values and probabilities: keys taken in pairs, rows j and j+1 interleaved (dims in the
@@ -125,7 +186,7 @@ void mix(const float* p, int ps, int g, const Rows<float>& r, long sn, const flo
 // a pair never spans the two rows' runs (a run's odd last key is paired with zeros).
 template <int CS>
 void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, const float* inv,
-         float* y, int ys) {
+         const float* off, float* y, int ys) {
   constexpr int HG = HEADS<CS>;
   __m512 o[HG][CS];
   for (int h = 0; h < HG; h++)
@@ -157,69 +218,94 @@ void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, con
   const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   for (int h = 0; h < g; h++) {
-    __m512 scale = _mm512_set1_ps(inv[h]);
+    const __m512 scale = _mm512_set1_ps(inv[h]), less = _mm512_set1_ps(off[h]);
     for (int c = 0; c < CS / 2; c++) {
       float* out = y + h * ys + 32 * c;
       const __m512 a = o[h][2 * c], b = o[h][2 * c + 1];
-      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(a, lo, b), scale));
-      _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(a, hi, b), scale));
+      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_sub_ps(_mm512_permutex2var_ps(a, lo, b), less),
+                                          scale));
+      _mm512_storeu_ps(out + 16, _mm512_mul_ps(
+                                     _mm512_sub_ps(_mm512_permutex2var_ps(a, hi, b), less), scale));
     }
   }
 }
 
 // y [G, 16C] from probabilities p [G][np]: passes of CS vectors of dims and HEADS<CS> heads.
-template <int CS, class T>
-void mix_passes(const T* p, int np, int G, const Rows<T>& r, long sn, const float* inv, float* y,
-                int C) {
+template <int CS, class P, class T>
+void mix_passes(const P* p, int np, int G, const Rows<T>& r, long sn, const float* inv,
+                const float* off, float* y, int C) {
   for (int c = 0; c < C; c += CS)
     for (int h = 0; h < G; h += HEADS<CS>)
-      mix<CS>(p + h * np, np, std::min(HEADS<CS>, G - h), r.dims(16 * c), sn, inv + h,
+      mix<CS>(p + h * np, np, std::min(HEADS<CS>, G - h), r.dims(16 * c), sn, inv + h, off + h,
               y + h * 16 * C + 16 * c, 16 * C);
 }
+
+// What attend holds for a cache of T: the query as dots reads it (Q) and the probabilities as mix
+// reads them (P). int8 rows: an int8 query, and fp32 probabilities with each value row's scale in.
+template <class T>
+struct Kind {
+  using Q = T;
+  using P = T;
+};
+template <>
+struct Kind<uint8_t> {
+  using Q = int8_t;
+  using P = float;
+};
 
 // The query heads of one KV head over its r.n keys: scores a block of 16 keys at a time (each key
 // read once for all G heads; a block does not span the two runs), softmax, then the values. With
 // `stats`, each head's max score and sum of exponentials go there (to combine ranges of keys).
 template <class T, int C>
 void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* stats) {
+  constexpr int D = 16 * C;
+  constexpr bool int8 = std::is_same_v<T, uint8_t>;
   const int n = r.n, np = (n + 32) & ~15;  // the pad after an odd n, and a block past a run's end
-  std::vector<float> s((size_t)G * np);
-  std::vector<T> p((size_t)G * np), qt((size_t)G * 16 * C);
-  for (int i = 0; i < G * 16 * C; i += 16) put(qt.data() + i, _mm512_loadu_ps(q + i));
-  const __m512 scale = _mm512_set1_ps(1.f / std::sqrt(16.f * C));
+  std::vector<float> s((size_t)G * np), vs(int8 ? np : 0), a(G), b(G), inv(G), off(G);
+  std::vector<typename Kind<T>::P> p((size_t)G * np);
+  std::vector<typename Kind<T>::Q> qt((size_t)G * D);
+  query(q, G, D, qt.data(), a.data(), b.data());
   for (int i = 0; i < std::min(n, AHEAD); i++) {  // the rows the loops' prefetches start past
-    prefetch(r.key(i, sn), 16 * C * sizeof(T));
-    prefetch(r.value(i, sn), 16 * C * sizeof(T));
+    prefetch(r.key(i, sn), D * sizeof(T));
+    prefetch(r.value(i, sn), D * sizeof(T));
   }
   for (int j = 0, m; j < n; j += m) {
     m = std::min(16, r.end(j) - j);
     for (int i = j + AHEAD; i < std::min(n, j + AHEAD + 16); i++)
-      prefetch(r.key(i, sn), 16 * C * sizeof(T));
+      prefetch(r.key(i, sn), D * sizeof(T));
+    const __m512 ks = scales(r.key(j, sn), sn, m, D);
+    if constexpr (int8) _mm512_storeu_ps(vs.data() + j, scales(r.value(j, sn), sn, m, D));
     for (int h = 0; h < G; h++)
       _mm512_storeu_ps(s.data() + h * np + j,
-                       _mm512_mul_ps(dots<C>(qt.data() + h * 16 * C, r.key(j, sn), sn, m), scale));
+                       _mm512_mul_ps(_mm512_sub_ps(dots<C>(qt.data() + h * D, r.key(j, sn), sn, m),
+                                                   _mm512_set1_ps(b[h])),
+                                     _mm512_mul_ps(_mm512_set1_ps(a[h]), ks)));
   }
-  std::vector<float> inv(G);
   for (int h = 0; h < G; h++) {
     const float* sh = s.data() + h * np;
-    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps(), mixed = sum;
     for (int j = 0; j < n; j += 16)
       mx = _mm512_mask_max_ps(mx, first(n - j), mx, _mm512_loadu_ps(sh + j));
     const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     for (int j = 0; j < np; j += 16) {
       __m512 e = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sh + j), m));
       e = _mm512_maskz_mov_ps(first(n - j), e);
-      put(p.data() + h * np + j, e);
       sum = _mm512_add_ps(sum, e);
+      if constexpr (int8) {  // the value rows' scales, and what their + 128 adds to the mix
+        e = _mm512_mul_ps(e, _mm512_loadu_ps(vs.data() + j));
+        mixed = _mm512_add_ps(mixed, e);
+      }
+      put(p.data() + h * np + j, e);
     }
     const float total = _mm512_reduce_add_ps(sum);
     inv[h] = 1.f / total;
+    off[h] = 128.f * _mm512_reduce_add_ps(mixed);
     if (stats) stats[2 * h] = m[0], stats[2 * h + 1] = total;
   }
   if (G * C <= 24)  // every head's whole rows at once
-    mix_passes<C>(p.data(), np, G, r, sn, inv.data(), y, C);
+    mix_passes<C>(p.data(), np, G, r, sn, inv.data(), off.data(), y, C);
   else  // 64 dims at a time, 6 heads: each value row still read once for up to 6 heads
-    mix_passes<4>(p.data(), np, G, r, sn, inv.data(), y, C);
+    mix_passes<4>(p.data(), np, G, r, sn, inv.data(), off.data(), y, C);
 }
 
 // y [G, D] from S attentions over consecutive ranges of keys (parts [S][G * D + 2 * G]: outputs,
@@ -248,6 +334,7 @@ template <class T>
 inline void store(T* p, const float* x, int d) {  // d floats, rounded to T
   for (int i = 0; i < d; i += 16) put(p + i, _mm512_loadu_ps(x + i));
 }
+inline void store(uint8_t* p, const float* x, int d) { quantize_row(x, d, p); }
 
 template <class T>
 void decode(const float* q, long qs, const float* kn, const float* vn, long ns, T* k, T* v,
@@ -283,13 +370,20 @@ void decode(const float* q, long qs, const float* kn, const float* vn, long ns, 
 
 void decode(const float* q, long qs, const float* kn, const float* vn, long ns, void* k, void* v,
             float* y, int B, int H, int KV, int D, long sb, long sh, long sn, const int* lens,
-            const int* share, int bf16, int S, float* parts) {
-  if (bf16)
-    decode(q, qs, kn, vn, ns, (uint16_t*)k, (uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens, share,
-           S, parts);
-  else
-    decode(q, qs, kn, vn, ns, (float*)k, (float*)v, y, B, H, KV, D, sb, sh, sn, lens, share, S,
-           parts);
+            const int* share, int bytes, int S, float* parts) {
+  switch (bytes) {
+    case 1:
+      decode(q, qs, kn, vn, ns, (uint8_t*)k, (uint8_t*)v, y, B, H, KV, D, sb, sh, sn, lens, share,
+             S, parts);
+      break;
+    case 2:
+      decode(q, qs, kn, vn, ns, (uint16_t*)k, (uint16_t*)v, y, B, H, KV, D, sb, sh, sn, lens,
+             share, S, parts);
+      break;
+    default:
+      decode(q, qs, kn, vn, ns, (float*)k, (float*)v, y, B, H, KV, D, sb, sh, sn, lens, share, S,
+             parts);
+  }
 }
 
 }  // namespace
@@ -297,8 +391,9 @@ void decode(const float* q, long qs, const float* kn, const float* vn, long ns, 
 extern "C" {
 
 // One query per row: y [B, H, D] = softmax(q k^T / sqrt(D)) v over the first lens[b] keys of row
-// b. q [B, H, D] fp32 with rows qs apart; y contiguous; k and v caches (fp32, or bf16 when
-// `bf16`) sharing strides (row, head, position; the last dim contiguous); query heads
+// b. q [B, H, D] fp32 with rows qs apart; y contiguous; k and v caches of `bytes` an element (4
+// fp32, 2 bf16, 1 int8 rows of D + 4 bytes: kv8.h) sharing strides (row, head, position; the
+// last dim contiguous); query heads
 // h*G..h*G+G-1 read KV head h. One task per (row, KV head), or per range of its keys. With kn
 // and vn (fp32 [B, KV, D], rows ns apart) the step's own key and value are first written at
 // position lens[b] - 1. With `share` ([2, B]: a row index, a length) row b reads its first
@@ -306,12 +401,12 @@ extern "C" {
 // step's own, written to row b): siblings read a common prefix once.
 void sikao_decode_attention(const float* q, long qs, const float* kn, const float* vn, long ns,
                             void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
-                            long sh, long sn, const int* lens, const int* share, int bf16,
+                            long sh, long sn, const int* lens, const int* share, int bytes,
                             int threads) {
   const int S = sikao::decode_splits(B, KV, lens, threads);
   std::vector<float> parts(S > 1 ? (size_t)S * B * H * (D + 2) : 0);
 #pragma omp parallel num_threads(threads)
-  decode(q, qs, kn, vn, ns, k, v, y, B, H, KV, D, sb, sh, sn, lens, share, bf16, S, parts.data());
+  decode(q, qs, kn, vn, ns, k, v, y, B, H, KV, D, sb, sh, sn, lens, share, bytes, S, parts.data());
 }
 }
 
@@ -328,6 +423,6 @@ int sikao::decode_splits(int B, int KV, const int* lens, int threads) {
 void sikao::decode_attention_team(const float* q, long qs, const float* kn, const float* vn,
                                   long ns, void* k, void* v, float* y, int B, int H, int KV,
                                   int D, long sb, long sh, long sn, const int* lens,
-                                  const int* share, int bf16, int S, float* parts) {
-  decode(q, qs, kn, vn, ns, k, v, y, B, H, KV, D, sb, sh, sn, lens, share, bf16, S, parts);
+                                  const int* share, int bytes, int S, float* parts) {
+  decode(q, qs, kn, vn, ns, k, v, y, B, H, KV, D, sb, sh, sn, lens, share, bytes, S, parts);
 }

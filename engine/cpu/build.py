@@ -32,7 +32,7 @@ P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 SIGNATURES = {
     "sikao_int4_mm": [P, I, I, P, P, I, P, I, I],
     "sikao_int8_mm": [P, I, I, P, P, I, P, I, I],
-    "sikao_prefill_attention": [P, L, L, L, P, P, P, I, I, I, I, I, I, L, L, L, I],
+    "sikao_prefill_attention": [P, L, L, L, P, P, P, I, I, I, I, I, I, L, L, L, P, P, L, L, I, I],
     "sikao_decode_attention": [P, L, P, P, L, P, P, P, I, I, I, I, L, L, L, P, P, I, I],
     "sikao_decode_step": [P, P, P, I, P, P, P, P, L, L, L, L, P, I, P, I],
     "sikao_row_stats": [P, I, I, I, P, P, P, I],

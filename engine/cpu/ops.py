@@ -12,6 +12,12 @@ from torch import Tensor
 from engine.cpu.build import library
 
 GROUP = 32  # matmul.cpp's activation block and int4 group
+KV_DTYPES = (torch.float32, torch.bfloat16, torch.uint8)  # caches the attention kernels read
+
+
+def kv_width(head_dim: int, dtype: torch.dtype) -> int:
+    """A cached key's or value's last dim: an int8 row (uint8) carries its fp32 scale (kv8.h)."""
+    return head_dim + 4 if dtype == torch.uint8 else head_dim
 
 
 def fits(n: int, k: int) -> bool:
@@ -93,7 +99,8 @@ def int8_mm(x: Tensor, w: Tensor, scales: Tensor, glu: bool = False) -> Tensor:
 
 def decode_attention(q: Tensor, k: Tensor, v: Tensor, lens: Tensor) -> Tensor:
     """One query per row: q [B, H, D] fp32 over the first lens[b] (int32) positions of row b of
-    the caches k, v [B, KV, n, D] (fp32 or bf16 views with a contiguous last dim) → [B, H, D]."""
+    the caches k, v [B, KV, n, D] (fp32, bf16, or uint8: int8 rows of D + 4 bytes, kv8.h; views
+    with a contiguous last dim) → [B, H, D]."""
     if torch.compiler.is_compiling():
         return torch.ops.sikao.decode_attention(q, k, v, lens)
     return _decode_attention(q, k, v, lens)
@@ -123,7 +130,7 @@ def _decode(q: Tensor, k: Tensor, v: Tensor, lens: Tensor, kn: Tensor | None,
             vn: Tensor | None, share: Tensor | None = None) -> Tensor:
     B, H, D = q.shape
     assert k.stride() == v.stride() and k.stride(-1) == 1 and k.dtype == v.dtype
-    assert q.dtype == torch.float32 and k.dtype in (torch.float32, torch.bfloat16)
+    assert q.dtype == torch.float32 and k.dtype in KV_DTYPES
     if q.stride(-1) != 1 or q.stride(-2) != D:
         q = q.contiguous()
     y = torch.empty(B, H, D)
@@ -131,7 +138,7 @@ def _decode(q: Tensor, k: Tensor, v: Tensor, lens: Tensor, kn: Tensor | None,
     library().sikao_decode_attention(q.data_ptr(), q.stride(0), *new, k.data_ptr(), v.data_ptr(),
                                      y.data_ptr(), B, H, k.shape[1], D, *k.stride()[:3],
                                      lens.data_ptr(), None if share is None else share.data_ptr(),
-                                     int(k.dtype == torch.bfloat16), torch.get_num_threads())
+                                     k.element_size(), torch.get_num_threads())
     return y
 
 
@@ -176,18 +183,29 @@ def row_stats(logits: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     return lse, top, arg
 
 
-def prefill_attention(q: Tensor, k: Tensor, v: Tensor, start: int) -> Tensor:
-    """Causal attention of q [B, H, T, D] fp32, the positions start..start+T-1, over the bf16
-    caches k, v [B, KV, >= start+T, D] (sharing strides, the last dim contiguous; the chunk's keys
-    written), query t seeing keys 0..start+t → [B, T, H, D] fp32. D: 64, 128 or 256."""
+def prefill_attention(q: Tensor, k: Tensor, v: Tensor, start: int, kn: Tensor | None = None,
+                      vn: Tensor | None = None) -> Tensor:
+    """Causal attention of q [B, H, T, D] fp32, the positions start..start+T-1, over the caches
+    k, v [B, KV, >= start+T, D] (sharing strides, the last dim contiguous), query t seeing keys
+    0..start+t → [B, T, H, D] fp32. D: 64, 128 or 256. bf16 caches hold the chunk's keys already;
+    int8 rows (uint8, kv8.h) get them from kn, vn [B, T, KV, D] fp32, written here."""
     B, H, T, D = q.shape
     assert q.dtype == torch.float32 and q.stride(-1) == 1 and D in (64, 128, 256)
-    assert k.dtype == v.dtype == torch.bfloat16 and k.stride() == v.stride() and k.stride(-1) == 1
+    assert k.dtype == v.dtype and k.stride() == v.stride() and k.stride(-1) == 1
     assert k.shape[2] >= start + T
+    new = (None, None, 0, 0)
+    if k.dtype == torch.uint8:
+        assert kn.shape == vn.shape == (B, T, k.shape[1], D) and kn.dtype == torch.float32
+        if kn.stride() != vn.stride() or kn.stride()[2:] != (D, 1):
+            kn, vn = kn.contiguous(), vn.contiguous()
+        new = (kn.data_ptr(), vn.data_ptr(), kn.stride(0), kn.stride(1))
+    else:
+        assert k.dtype == torch.bfloat16
     y = torch.empty(B, T, H, D)
     library().sikao_prefill_attention(q.data_ptr(), *q.stride()[:3], k.data_ptr(), v.data_ptr(),
                                       y.data_ptr(), B, T, H, k.shape[1], D, start,
-                                      *k.stride()[:3], torch.get_num_threads())
+                                      *k.stride()[:3], *new, k.element_size(),
+                                      torch.get_num_threads())
     return y
 
 

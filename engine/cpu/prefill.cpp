@@ -2,7 +2,9 @@
 // a search result appended to a long thought, a follow-up turn), flash-style in one pass: a task
 // takes 32 query rows of one KV head (its query heads' rows share each key read) and walks the
 // keys they may see in blocks of 64, scores in registers, an online softmax, and the values; keys
-// past the tile's last row are never read. bf16 products (vdpbf16ps), fp32 sums.
+// past the tile's last row are never read. bf16 products (vdpbf16ps), fp32 sums. A cache of int8
+// rows (kv8.h) gets the chunk's keys and values written first and is read through a bf16 copy of
+// the rows the chunk sees, made once a call: the tiles read each key many times over.
 #include <omp.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "common.h"
+#include "kv8.h"
 
 using namespace sikao;
 
@@ -191,23 +194,46 @@ void run(const Chunk& c, int B, int threads) {
   }
 }
 
-}  // namespace
-
-extern "C" {
-
-// y [B, T, H, D] fp32 = causal attention of q (fp32, [B, H, T, D] with strides qb, qh, qt; the
-// chunk's positions start..start+T-1) over the bf16 caches k, v ([B, KV, >= start+T, D], shared
-// strides sb, sh, sn; the chunk's keys already written): query t sees keys 0..start+t. Query
-// heads h*G..h*G+G-1 read KV head h. D is 64, 128 or 256.
-void sikao_prefill_attention(const float* q, long qb, long qh, long qt, const void* k,
-                             const void* v, float* y, int B, int T, int H, int KV, int D,
-                             int start, long sb, long sh, long sn, int threads) {
-  const Chunk c{q, (const uint16_t*)k, (const uint16_t*)v, y, T, H, KV, start, qb, qh, qt, sb,
-                sh, sn};
+void attend(const Chunk& c, int B, int D, int threads) {
   switch (D) {
     case 64: run<64>(c, B, threads); break;
     case 128: run<128>(c, B, threads); break;
     default: run<256>(c, B, threads); break;
   }
+}
+
+}  // namespace
+
+extern "C" {
+
+// y [B, T, H, D] fp32 = causal attention of q (fp32, [B, H, T, D] with strides qb, qh, qt; the
+// chunk's positions start..start+T-1) over the caches k, v ([B, KV, >= start+T, D], shared
+// strides sb, sh, sn): query t sees keys 0..start+t. Query heads h*G..h*G+G-1 read KV head h. D
+// is 64, 128 or 256. bf16 caches (`bytes` 2) hold the chunk's keys already; int8 rows (`bytes`
+// 1, rows of D + 4 bytes) get them here from kn, vn (fp32 [B, T, KV, D] with strides nb, nt).
+void sikao_prefill_attention(const float* q, long qb, long qh, long qt, void* k, void* v,
+                             float* y, int B, int T, int H, int KV, int D, int start, long sb,
+                             long sh, long sn, const float* kn, const float* vn, long nb, long nt,
+                             int bytes, int threads) {
+  if (bytes == 2) {
+    attend({q, (const uint16_t*)k, (const uint16_t*)v, y, T, H, KV, start, qb, qh, qt, sb, sh, sn},
+           B, D, threads);
+    return;
+  }
+  const long n = start + T, rows = (long)B * KV * n;
+  std::vector<uint16_t> kb(rows * D), vb(rows * D);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (long r = 0; r < rows; r++) {
+    const long b = r / (KV * n), h = r / n % KV, j = r % n, at = b * sb + h * sh + j * sn;
+    uint8_t *kr = (uint8_t*)k + at, *vr = (uint8_t*)v + at;
+    if (j >= start) {
+      quantize_row(kn + b * nb + (j - start) * nt + h * D, D, kr);
+      quantize_row(vn + b * nb + (j - start) * nt + h * D, D, vr);
+    }
+    row_bf16(kr, D, kb.data() + r * D);
+    row_bf16(vr, D, vb.data() + r * D);
+  }
+  attend({q, kb.data(), vb.data(), y, T, H, KV, start, qb, qh, qt, KV * n * D, n * D, D}, B, D,
+         threads);
 }
 }

@@ -78,11 +78,11 @@ extern "C" {
 
 // logits [B, vocab] for token tokens[b] at position pos[b] of each row b. cos, sin [> pos,
 // head_dim]: the rotary tables; k, v: the caches, [layers, rows, kv_heads, n, head_dim] at
-// strides sl, sb, sh, sn (fp32, or bf16 when `bf16`), row b's key and value written at pos[b] and
+// strides sl, sb, sh, sn (`bytes` an element: as sikao_decode_attention's), row b's key and value written at pos[b] and
 // attended over its first pos[b] + 1; share: as for sikao_decode_attention.
 void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B, const float* cos,
                        const float* sin, void* k, void* v, long sl, long sb, long sh, long sn,
-                       const int* share, int bf16, float* logits, int threads) {
+                       const int* share, int bytes, float* logits, int threads) {
   const int H = m->heads, KV = m->kv_heads, D = m->head_dim, width = (H + 2 * KV) * D;
   // shared: what the team's `omp for`s write (kernel outputs) and what every thread reads
   std::vector<float> qkv((size_t)B * width), y((size_t)B * H * D), g((size_t)B * m->hidden),
@@ -95,7 +95,6 @@ void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B,
   }
   const int S = decode_splits(B, KV, lens.data(), threads);
   std::vector<float> parts(S > 1 ? (size_t)S * B * H * (D + 2) : 0);
-  const size_t bytes = bf16 ? 2 : 4;
 #pragma omp parallel num_threads(threads)
   {
     // each thread's own copy of the residual stream and what is derived from it row by row: a
@@ -115,8 +114,8 @@ void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B,
         }
       rope(q.data(), width, B, H + KV, D, c.data(), s.data());
       decode_attention_team(q.data(), width, q.data() + H * D, q.data() + (H + KV) * D, width,
-                            (char*)k + i * sl * bytes, (char*)v + i * sl * bytes, y.data(), B, H,
-                            KV, D, sb, sh, sn, lens.data(), share, bf16, S, parts.data());
+                            (char*)k + i * sl * (size_t)bytes, (char*)v + i * sl * (size_t)bytes, y.data(), B, H,
+                            KV, D, sb, sh, sn, lens.data(), share, bytes, S, parts.data());
       mm(l.o, y.data(), B, t.data(), 0);
       add(x.data(), t.data(), x.size());
       rms_norm(x.data(), l.mlp_norm, h.data(), B, m->dim, m->eps);

@@ -100,6 +100,6 @@ class NativeStep:
         logits = torch.empty(B, m.a.vocab)
         self.fn(ctypes.byref(self.spec), rows[0].data_ptr(), rows[1].data_ptr(), B,
                 m.cos.data_ptr(), m.sin.data_ptr(), k.data_ptr(), v.data_ptr(), *k.stride()[:4],
-                _ptr(share), int(k.dtype == torch.bfloat16), logits.data_ptr(),
+                _ptr(share), k.element_size(), logits.data_ptr(),
                 torch.get_num_threads())
         return logits

@@ -22,7 +22,7 @@ int decode_splits(int B, int KV, const int* lens, int threads);
 // ranges, with room for their outputs when S > 1: parts [S * B * H * (D + 2)]
 void decode_attention_team(const float* q, long qs, const float* kn, const float* vn, long ns,
                            void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
-                           long sh, long sn, const int* lens, const int* share, int bf16, int S,
+                           long sh, long sn, const int* lens, const int* share, int bytes, int S,
                            float* parts);
 
 // sikao_rms_norm and sikao_rope on the calling thread alone
