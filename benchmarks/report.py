@@ -56,14 +56,16 @@ def summary(r: dict, best: str) -> str:
 
 def _fork_roofline(b: dict, peak: dict, work: dict) -> str:
     """The 8-row step is compute-bound: its matmuls at the int8-dot peak, its attention (each row
-    over the prompt and, on average, half its tokens) at the bf16-dot peak."""
+    over the prompt and, on average, half its tokens; the int8 cache's q.k at the int8-dot peak,
+    its p.v in fp32 FMAs) at the rate of the two halves together."""
     keys = work["prompt"] + work["tokens"] / 2
     matmuls, attention = work["linear"], work["per_key"] * keys
-    step = 8 * (matmuls / peak["int8 dot"] + attention / peak["bf16 dot"])
+    rate = 2 / (1 / peak["int8 dot"] + 1 / peak["fp32 fma"])
+    step = 8 * (matmuls / peak["int8 dot"] + attention / rate)
     bound, goal = 8 / step, 5 * b["single"]
     return (f"     compute roofline of an 8-row step: 8 x ({matmuls / 1e9:.3f} G multiply-adds in "
             f"matmuls at {peak['int8 dot'] / 1e9:.0f} G/s\n"
-            f"       + {attention / 1e9:.4f} G in attention at {peak['bf16 dot'] / 1e9:.0f} G/s) = "
+            f"       + {attention / 1e9:.4f} G in attention at {rate / 1e9:.0f} G/s) = "
             f"{step * 1e3:.2f} ms -> {bound:.0f} tok/s bound;\n"
             f"       achieved {b['fork8']:.0f} ({b['fork8'] / bound:.0%}), the goal needs "
             f"{goal:.0f} ({goal / bound:.0%})")
@@ -71,7 +73,7 @@ def _fork_roofline(b: dict, peak: dict, work: dict) -> str:
 
 def _resume_floor(res: dict, peak: dict, work: dict) -> str:
     """What the 1,800 more keys each new token attends cost at the least: at the bf16-dot peak,
-    as the bf16 cache is attended, and with int8 products (the int8-dot peak) for QK^T alone
+    as prefill.cpp attends the cache (bf16, or a bf16 copy of int8 rows), and with int8 products (the int8-dot peak) for QK^T alone
     (PV kept in 16 bits, as SageAttention keeps it for accuracy) or for both."""
     extra = 200 * 1800 * work["per_key"]
     bf16, int8 = extra / peak["bf16 dot"], extra / peak["int8 dot"]

@@ -7,8 +7,6 @@
 #include <cstring>
 #include <vector>
 
-#include <type_traits>
-
 #include "common.h"
 #include "kv8.h"
 #include "team.h"
@@ -140,34 +138,41 @@ template <class T>
 struct Rows {
   const T *k0, *v0, *k, *v;
   int shared, n;
+  int tail;  // int8 rows: from a value pointer to its row's scale (D, less the dims skipped)
   const T* key(int j, long sn) const { return (j < shared ? k0 : k) + j * sn; }
   const T* value(int j, long sn) const { return (j < shared ? v0 : v) + j * sn; }
   int end(int j) const { return j < shared ? shared : n; }  // of j's run of keys in one row
   Rows range(int lo, int hi, long sn) const {  // positions lo..hi-1, renumbered from 0
     return {k0 + lo * sn, v0 + lo * sn, k + lo * sn, v + lo * sn,
-            std::clamp(shared - lo, 0, hi - lo), hi - lo};
+            std::clamp(shared - lo, 0, hi - lo), hi - lo, tail};
   }
-  Rows dims(int d) const { return {k0, v0 + d, k, v + d, shared, n}; }  // values from dim d on
+  Rows dims(int d) const { return {k0, v0 + d, k, v + d, shared, n, tail - d}; }  // from dim d on
 };
 
-inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 load16(const uint8_t* p) { return bytes16(p); }
+template <int CS>  // a value row's first 16CS dims in fp32
+inline void row(const float* v, int, __m512* x) {
+  for (int c = 0; c < CS; c++) x[c] = _mm512_loadu_ps(v + 16 * c);
+}
+template <int CS>  // int8 rows: (byte - 128) * scale, as exact as one rounding can be
+inline void row(const uint8_t* v, int tail, __m512* x) {
+  const float s = row_scale(v, tail);
+  const __m512 a = _mm512_set1_ps(s), b = _mm512_set1_ps(128.f * s);
+  for (int c = 0; c < CS; c++) x[c] = _mm512_fmsub_ps(bytes16(v + 16 * c), a, b);
+}
 
-// y[h][0:16CS] = inv[h] * (sum_j p[h][j] v_j[0:16CS] - off[h]) for g <= HEADS<CS> heads (p rows
-// `ps` apart, y rows `ys` apart): fp32 values, or int8 rows' bytes (their scales already in p,
-// off[h] takes out their + 128; 0 for the others).
+// y[h][0:16CS] = inv[h] * sum_j p[h][j] v_j[0:16CS] for g <= HEADS<CS> heads (p rows `ps`
+// apart, y rows `ys` apart): fp32 values, or int8 rows taken to fp32.
 template <int CS, class R>
-void mix(const float* p, int ps, int g, const Rows<R>& r, long sn, const float* inv,
-         const float* off, float* y, int ys) {
+void mix(const float* p, int ps, int g, const Rows<R>& r, long sn, const float* inv, float* y,
+         int ys) {
   constexpr int HG = HEADS<CS>;
   __m512 o[HG][CS];
   for (int h = 0; h < HG; h++)
     for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0; j < r.n; j++) {
     if (j + AHEAD < r.n) prefetch(r.value(j + AHEAD, sn), 16 * CS * sizeof(R));
-    const R* v = r.value(j, sn);
     __m512 vj[CS];
-    for (int c = 0; c < CS; c++) vj[c] = load16(v + 16 * c);
+    row<CS>(r.value(j, sn), r.tail, vj);
     for (int h = 0; h < HG; h++) {
       if (h >= g) break;
       __m512 pj = _mm512_set1_ps(p[h * ps + j]);
@@ -176,9 +181,7 @@ void mix(const float* p, int ps, int g, const Rows<R>& r, long sn, const float* 
   }
   for (int h = 0; h < g; h++)
     for (int c = 0; c < CS; c++)
-      _mm512_storeu_ps(y + h * ys + 16 * c,
-                       _mm512_mul_ps(_mm512_sub_ps(o[h][c], _mm512_set1_ps(off[h])),
-                                     _mm512_set1_ps(inv[h])));
+      _mm512_storeu_ps(y + h * ys + 16 * c, _mm512_mul_ps(o[h][c], _mm512_set1_ps(inv[h])));
 }
 
 // bf16 values and probabilities: keys taken in pairs, rows j and j+1 interleaved (dims in the
@@ -186,7 +189,7 @@ void mix(const float* p, int ps, int g, const Rows<R>& r, long sn, const float* 
 // a pair never spans the two rows' runs (a run's odd last key is paired with zeros).
 template <int CS>
 void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, const float* inv,
-         const float* off, float* y, int ys) {
+         float* y, int ys) {
   constexpr int HG = HEADS<CS>;
   __m512 o[HG][CS];
   for (int h = 0; h < HG; h++)
@@ -218,30 +221,28 @@ void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, con
   const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   for (int h = 0; h < g; h++) {
-    const __m512 scale = _mm512_set1_ps(inv[h]), less = _mm512_set1_ps(off[h]);
+    __m512 scale = _mm512_set1_ps(inv[h]);
     for (int c = 0; c < CS / 2; c++) {
       float* out = y + h * ys + 32 * c;
       const __m512 a = o[h][2 * c], b = o[h][2 * c + 1];
-      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_sub_ps(_mm512_permutex2var_ps(a, lo, b), less),
-                                          scale));
-      _mm512_storeu_ps(out + 16, _mm512_mul_ps(
-                                     _mm512_sub_ps(_mm512_permutex2var_ps(a, hi, b), less), scale));
+      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(a, lo, b), scale));
+      _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(a, hi, b), scale));
     }
   }
 }
 
 // y [G, 16C] from probabilities p [G][np]: passes of CS vectors of dims and HEADS<CS> heads.
 template <int CS, class P, class T>
-void mix_passes(const P* p, int np, int G, const Rows<T>& r, long sn, const float* inv,
-                const float* off, float* y, int C) {
+void mix_passes(const P* p, int np, int G, const Rows<T>& r, long sn, const float* inv, float* y,
+                int C) {
   for (int c = 0; c < C; c += CS)
     for (int h = 0; h < G; h += HEADS<CS>)
-      mix<CS>(p + h * np, np, std::min(HEADS<CS>, G - h), r.dims(16 * c), sn, inv + h, off + h,
+      mix<CS>(p + h * np, np, std::min(HEADS<CS>, G - h), r.dims(16 * c), sn, inv + h,
               y + h * 16 * C + 16 * c, 16 * C);
 }
 
 // What attend holds for a cache of T: the query as dots reads it (Q) and the probabilities as mix
-// reads them (P). int8 rows: an int8 query, and fp32 probabilities with each value row's scale in.
+// reads them (P). int8 rows: an int8 query, and fp32 probabilities.
 template <class T>
 struct Kind {
   using Q = T;
@@ -259,9 +260,8 @@ struct Kind<uint8_t> {
 template <class T, int C>
 void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* stats) {
   constexpr int D = 16 * C;
-  constexpr bool int8 = std::is_same_v<T, uint8_t>;
   const int n = r.n, np = (n + 32) & ~15;  // the pad after an odd n, and a block past a run's end
-  std::vector<float> s((size_t)G * np), vs(int8 ? np : 0), a(G), b(G), inv(G), off(G);
+  std::vector<float> s((size_t)G * np), a(G), b(G), inv(G);
   std::vector<typename Kind<T>::P> p((size_t)G * np);
   std::vector<typename Kind<T>::Q> qt((size_t)G * D);
   query(q, G, D, qt.data(), a.data(), b.data());
@@ -274,7 +274,6 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* s
     for (int i = j + AHEAD; i < std::min(n, j + AHEAD + 16); i++)
       prefetch(r.key(i, sn), D * sizeof(T));
     const __m512 ks = scales(r.key(j, sn), sn, m, D);
-    if constexpr (int8) _mm512_storeu_ps(vs.data() + j, scales(r.value(j, sn), sn, m, D));
     for (int h = 0; h < G; h++)
       _mm512_storeu_ps(s.data() + h * np + j,
                        _mm512_mul_ps(_mm512_sub_ps(dots<C>(qt.data() + h * D, r.key(j, sn), sn, m),
@@ -283,29 +282,24 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* s
   }
   for (int h = 0; h < G; h++) {
     const float* sh = s.data() + h * np;
-    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps(), mixed = sum;
+    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
     for (int j = 0; j < n; j += 16)
       mx = _mm512_mask_max_ps(mx, first(n - j), mx, _mm512_loadu_ps(sh + j));
     const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     for (int j = 0; j < np; j += 16) {
       __m512 e = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sh + j), m));
       e = _mm512_maskz_mov_ps(first(n - j), e);
-      sum = _mm512_add_ps(sum, e);
-      if constexpr (int8) {  // the value rows' scales, and what their + 128 adds to the mix
-        e = _mm512_mul_ps(e, _mm512_loadu_ps(vs.data() + j));
-        mixed = _mm512_add_ps(mixed, e);
-      }
       put(p.data() + h * np + j, e);
+      sum = _mm512_add_ps(sum, e);
     }
     const float total = _mm512_reduce_add_ps(sum);
     inv[h] = 1.f / total;
-    off[h] = 128.f * _mm512_reduce_add_ps(mixed);
     if (stats) stats[2 * h] = m[0], stats[2 * h + 1] = total;
   }
   if (G * C <= 24)  // every head's whole rows at once
-    mix_passes<C>(p.data(), np, G, r, sn, inv.data(), off.data(), y, C);
+    mix_passes<C>(p.data(), np, G, r, sn, inv.data(), y, C);
   else  // 64 dims at a time, 6 heads: each value row still read once for up to 6 heads
-    mix_passes<4>(p.data(), np, G, r, sn, inv.data(), off.data(), y, C);
+    mix_passes<4>(p.data(), np, G, r, sn, inv.data(), y, C);
 }
 
 // y [G, D] from S attentions over consecutive ranges of keys (parts [S][G * D + 2 * G]: outputs,
@@ -350,7 +344,7 @@ void decode(const float* q, long qs, const float* kn, const float* vn, long ns, 
       store(vh + (n - 1) * sn, vn + b * ns + h * D, D);
     }
     const Rows<T> r{k + b0 * sb + h * sh, v + b0 * sb + h * sh, kh, vh,
-                    share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n};
+                    share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n, D};
     const Rows<T> part = r.range((long)n * s / S, (long)n * (s + 1) / S, sn);
     const float* qh = q + b * qs + h * G * D;
     float* yh = S == 1 ? y + (size_t)t * G * D : parts + (size_t)t * (G * D + 2 * G);

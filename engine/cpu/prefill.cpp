@@ -1,4 +1,4 @@
-// Causal attention of a prompt chunk over the bf16 KV cache (quantized models' prefill: a prompt,
+// Causal attention of a prompt chunk over the KV cache (quantized models' prefill: a prompt,
 // a search result appended to a long thought, a follow-up turn), flash-style in one pass: a task
 // takes 32 query rows of one KV head (its query heads' rows share each key read) and walks the
 // keys they may see in blocks of 64, scores in registers, an online softmax, and the values; keys
