@@ -216,10 +216,12 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     quantize_head(model, quant)
     model.bf16_prefill = quant != "none" and attention.pays(model.norm.weight.device)
     model.native_decode = ops.attention_fits(model.norm.weight, head_dim)
-    # Quantized models round K and V to bf16 in every prefill attention anyway (attention.py);
-    # caching them as int8 rows (engine/cpu/kv8.h) ~quarters the bytes each decode step reads (8
-    # forked branches 230 tokens in read 85 MB of fp32 KV a step, ~6x the int4 weights; one row
-    # at 4,000 tokens as many bytes of bf16 KV as of weights) for +0.3 % perplexity at 2,048 tokens.
+    # Quantized models keep K and V as int8 rows (engine/cpu/kv8.h): 68 bytes a head and position
+    # against fp32's 256 and bf16's 128 (one row at 4,000 tokens read as many bytes of bf16 KV a
+    # step as of int4 weights), for +0.3 % perplexity at 2,048 tokens and argmax flips at ~3-5 %
+    # of positions, as many as int4 against int8 weights. Against bf16, same process: decode
+    # after 4,000 tokens +5 %, after 2,000 +3 %, 8 forked branches +1 %, a resume -2 % (the
+    # decode attention's int8-to-fp32 work now weighs about as much as the bytes it saves).
     model.kv_dtype = torch.uint8 if model.bf16_prefill and model.native_decode else dtype
     return model.eval()
 

@@ -31,6 +31,16 @@ def test_perplexity_within_budget(models):
     assert perplexity(models["int4"], models["ids"]) <= base * 1.08
 
 
+@pytest.mark.skipif(library() is None or not torch.cpu._is_avx512_bf16_supported(),
+                    reason="int8 KV rows need the native kernels")
+def test_int8_kv_rows_cost_little_perplexity_against_bf16(models, monkeypatch):
+    m4 = models["int4"]
+    assert m4.kv_dtype == torch.uint8
+    int8 = perplexity(m4, models["ids"])
+    monkeypatch.setattr(m4, "kv_dtype", torch.bfloat16)
+    assert abs(int8 / perplexity(m4, models["ids"]) - 1) < 0.01  # measured: -0.15 %
+
+
 def test_layers_use_the_packed_kernels_and_tied_weights_are_held_once(models):
     m8, m4 = models["int8"], models["int4"]
     block = m4.layers[0]

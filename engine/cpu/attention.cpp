@@ -4,242 +4,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
+#include "caches.h"
 #include "common.h"
 #include "kv8.h"
 #include "team.h"
 
 using namespace sikao;
+using namespace sikao::decoding;
 
 namespace {
-
-// 16 vectors to one whose lane j is the sum of a[j]'s lanes: a transpose-and-add tree (45 ops;
-// 16 horizontal reductions take ~130 and were most of the decode attention's time)
-inline __m512 sum16(const __m512* a) {
-  __m512 t[8], u[4], w[2];
-  for (int i = 0; i < 8; i++)  // lane pairs (0, 2), (1, 3) of every 128-bit quarter
-    t[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
-                         _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
-  for (int i = 0; i < 4; i++) {  // quarter q of u[i] holds keys 4i..4i+3 summed over quarter q
-    __m512d x = _mm512_castps_pd(t[2 * i]), y = _mm512_castps_pd(t[2 * i + 1]);
-    u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
-                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
-  }
-  for (int i = 0; i < 2; i++)  // quarters (0, 1) and (2, 3) added
-    w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88),
-                         _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xDD));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88),
-                       _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
-}
-
-// q . k for the m (<= 16) keys at k, k + sn, ...; lanes past m are 0. C: head_dim / 16.
-template <int C>
-inline __m512 dots(const float* q, const float* k, long sn, int m) {
-  __m512 acc[16];
-  for (int j = 0; j < 16; j++) {
-    acc[j] = _mm512_setzero_ps();
-    if (j < m)
-      for (int c = 0; c < C; c++)
-        acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(k + j * sn + 16 * c),
-                                 _mm512_loadu_ps(q + 16 * c), acc[j]);
-  }
-  return sum16(acc);
-}
-
-template <int C>  // bf16 keys, q rounded to bf16: pairs of products per lane (vdpbf16ps)
-inline __m512 dots(const uint16_t* q, const uint16_t* k, long sn, int m) {
-  __m512 acc[16];
-  for (int j = 0; j < 16; j++) {
-    acc[j] = _mm512_setzero_ps();
-    if (j < m)
-      for (int c = 0; c < C / 2; c++)
-        acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)_mm512_loadu_si512(k + j * sn + 32 * c),
-                                  (__m512bh)_mm512_loadu_si512(q + 32 * c));
-  }
-  return sum16(acc);
-}
-
-template <int C>  // keys' bytes (+ 128) against an int8 query: four products per lane (vpdpbusd)
-inline __m512 dots(const int8_t* q, const uint8_t* k, long sn, int m) {
-  __m512 acc[16];
-  for (int j = 0; j < 16; j++) {
-    __m512i a = _mm512_setzero_si512();
-    if (j < m)
-      for (int c = 0; c < C / 4; c++)
-        a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(k + j * sn + 64 * c),
-                                _mm512_loadu_si512(q + 64 * c));
-    acc[j] = _mm512_cvtepi32_ps(a);  // exact: |a| < 2^24 for D <= 256
-  }
-  return sum16(acc);
-}
-
-// The hardware prefetcher lags on these per-head streams: fetch `bytes` at p ahead of use. Keys
-// and values are fetched AHEAD rows before they are read: far enough for rows coming from DRAM (a
-// decode step's caches of all layers do not fit in L3; 16 rows ahead covered only L3's latency,
-// and a one-row step of the bundled model's layer at 4,000 keys took 49.8 us instead of 43.5).
-constexpr int AHEAD = 64;
-inline void prefetch(const void* p, int bytes) {
-  for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char*)p + b, _MM_HINT_T0);
-}
-
-inline void put(float* p, __m512 x) { _mm512_storeu_ps(p, x); }
-inline void put(uint16_t* p, __m512 x) {
-  _mm256_storeu_si256((__m256i*)p, (__m256i)_mm512_cvtneps_pbh(x));
-}
-
-// The query heads as dots reads them, and per head a, b: a key's score is (dot - b) * a * its
-// row's scale. fp32 and bf16: a copy (rounded to bf16), a = 1/sqrt(D), b = 0.
-template <class Q>
-void query(const float* q, int G, int D, Q* qt, float* a, float* b) {
-  for (int i = 0; i < G * D; i += 16) put(qt + i, _mm512_loadu_ps(q + i));
-  for (int h = 0; h < G; h++) a[h] = 1.f / std::sqrt((float)D), b[h] = 0.f;
-}
-
-// int8 rows: each head rounded to int8 on its own scale; b takes out the keys' + 128
-void query(const float* q, int G, int D, int8_t* qt, float* a, float* b) {
-  for (int h = 0; h < G; h++) {
-    const float* qh = q + h * D;
-    __m512 top = _mm512_setzero_ps();
-    for (int d = 0; d < D; d += 16) top = _mm512_max_ps(top, _mm512_abs_ps(_mm512_loadu_ps(qh + d)));
-    const float amax = _mm512_reduce_max_ps(top);
-    const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
-    __m512i sum = _mm512_setzero_si512();
-    for (int d = 0; d < D; d += 16) {
-      const __m512i x = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(qh + d), inv));
-      sum = _mm512_add_epi32(sum, x);
-      _mm_storeu_si128((__m128i*)(qt + h * D + d), _mm512_cvtsepi32_epi8(x));
-    }
-    a[h] = amax / 127.f / std::sqrt((float)D);
-    b[h] = 128.f * _mm512_reduce_add_epi32(sum);
-  }
-}
-
-// The scales of the m (<= 16) rows at r, r + sn, ...: 1 but for int8 rows (0 past m)
-template <class T>
-inline __m512 scales(const T*, long, int, int) { return _mm512_set1_ps(1.f); }
-inline __m512 scales(const uint8_t* r, long sn, int m, int D) {
-  const __m512i at = _mm512_add_epi32(
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32((int)sn)),
-      _mm512_set1_epi32(D));
-  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), first(m), at, r, 1);
-}
-
-// Values are mixed CS vectors of 16 dims at a time for up to HEADS<CS> heads: their accumulators
-// fit in registers beside the value row.
-template <int CS>
-constexpr int HEADS = 24 / CS;
-
-// Where a row's keys and values are read: positions [0, shared) from another row's cache holding
-// the same ones (a forked branch's prompt, read once for all its siblings), the rest its own.
-template <class T>
-struct Rows {
-  const T *k0, *v0, *k, *v;
-  int shared, n;
-  int tail;  // int8 rows: from a value pointer to its row's scale (D, less the dims skipped)
-  const T* key(int j, long sn) const { return (j < shared ? k0 : k) + j * sn; }
-  const T* value(int j, long sn) const { return (j < shared ? v0 : v) + j * sn; }
-  int end(int j) const { return j < shared ? shared : n; }  // of j's run of keys in one row
-  Rows range(int lo, int hi, long sn) const {  // positions lo..hi-1, renumbered from 0
-    return {k0 + lo * sn, v0 + lo * sn, k + lo * sn, v + lo * sn,
-            std::clamp(shared - lo, 0, hi - lo), hi - lo, tail};
-  }
-  Rows dims(int d) const { return {k0, v0 + d, k, v + d, shared, n, tail - d}; }  // from dim d on
-};
-
-template <int CS>  // a value row's first 16CS dims in fp32
-inline void row(const float* v, int, __m512* x) {
-  for (int c = 0; c < CS; c++) x[c] = _mm512_loadu_ps(v + 16 * c);
-}
-template <int CS>  // int8 rows: (byte - 128) * scale, as exact as one rounding can be
-inline void row(const uint8_t* v, int tail, __m512* x) {
-  const float s = row_scale(v, tail);
-  const __m512 a = _mm512_set1_ps(s), b = _mm512_set1_ps(128.f * s);
-  for (int c = 0; c < CS; c++) x[c] = _mm512_fmsub_ps(bytes16(v + 16 * c), a, b);
-}
-
-// y[h][0:16CS] = inv[h] * sum_j p[h][j] v_j[0:16CS] for g <= HEADS<CS> heads (p rows `ps`
-// apart, y rows `ys` apart): fp32 values, or int8 rows taken to fp32.
-template <int CS, class R>
-void mix(const float* p, int ps, int g, const Rows<R>& r, long sn, const float* inv, float* y,
-         int ys) {
-  constexpr int HG = HEADS<CS>;
-  __m512 o[HG][CS];
-  for (int h = 0; h < HG; h++)
-    for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps();
-  for (int j = 0; j < r.n; j++) {
-    if (j + AHEAD < r.n) prefetch(r.value(j + AHEAD, sn), 16 * CS * sizeof(R));
-    __m512 vj[CS];
-    row<CS>(r.value(j, sn), r.tail, vj);
-    for (int h = 0; h < HG; h++) {
-      if (h >= g) break;
-      __m512 pj = _mm512_set1_ps(p[h * ps + j]);
-      for (int c = 0; c < CS; c++) o[h][c] = _mm512_fmadd_ps(pj, vj[c], o[h][c]);
-    }
-  }
-  for (int h = 0; h < g; h++)
-    for (int c = 0; c < CS; c++)
-      _mm512_storeu_ps(y + h * ys + 16 * c, _mm512_mul_ps(o[h][c], _mm512_set1_ps(inv[h])));
-}
-
-// bf16 values and probabilities: keys taken in pairs, rows j and j+1 interleaved (dims in the
-// order unpacklo/hi leave them, restored at the end) so each vdpbf16ps adds p_j v_j + p_j+1 v_j+1;
-// a pair never spans the two rows' runs (a run's odd last key is paired with zeros).
-template <int CS>
-void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, const float* inv,
-         float* y, int ys) {
-  constexpr int HG = HEADS<CS>;
-  __m512 o[HG][CS];
-  for (int h = 0; h < HG; h++)
-    for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps();
-  for (int j = 0, step; j < r.n; j += step) {
-    const int end = r.end(j);
-    step = j + 1 < end ? 2 : 1;
-    if (j + AHEAD + 1 < r.n) {
-      prefetch(r.value(j + AHEAD, sn), 32 * CS);
-      prefetch(r.value(j + AHEAD + 1, sn), 32 * CS);
-    }
-    const uint16_t* v = r.value(j, sn);
-    __m512i vj[CS];
-    for (int c = 0; c < CS / 2; c++) {
-      __m512i a = _mm512_loadu_si512(v + 32 * c);
-      __m512i b = step == 2 ? _mm512_loadu_si512(v + sn + 32 * c) : _mm512_setzero_si512();
-      vj[2 * c] = _mm512_unpacklo_epi16(a, b);
-      vj[2 * c + 1] = _mm512_unpackhi_epi16(a, b);
-    }
-    for (int h = 0; h < HG; h++) {
-      if (h >= g) break;
-      int32_t pair;  // p_j, p_j+1 (j may be odd: the own run can start anywhere)
-      std::memcpy(&pair, p + h * ps + j, sizeof pair);
-      __m512bh pj = (__m512bh)_mm512_set1_epi32(pair);
-      for (int c = 0; c < CS; c++) o[h][c] = _mm512_dpbf16_ps(o[h][c], pj, (__m512bh)vj[c]);
-    }
-  }
-  // unpacklo held dims 0-3, 8-11, 16-19, 24-27 of each 32; unpackhi the others
-  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-  for (int h = 0; h < g; h++) {
-    __m512 scale = _mm512_set1_ps(inv[h]);
-    for (int c = 0; c < CS / 2; c++) {
-      float* out = y + h * ys + 32 * c;
-      const __m512 a = o[h][2 * c], b = o[h][2 * c + 1];
-      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(a, lo, b), scale));
-      _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(a, hi, b), scale));
-    }
-  }
-}
-
-// y [G, 16C] from probabilities p [G][np]: passes of CS vectors of dims and HEADS<CS> heads.
-template <int CS, class P, class T>
-void mix_passes(const P* p, int np, int G, const Rows<T>& r, long sn, const float* inv, float* y,
-                int C) {
-  for (int c = 0; c < C; c += CS)
-    for (int h = 0; h < G; h += HEADS<CS>)
-      mix<CS>(p + h * np, np, std::min(HEADS<CS>, G - h), r.dims(16 * c), sn, inv + h,
-              y + h * 16 * C + 16 * c, 16 * C);
-}
 
 // What attend holds for a cache of T: the query as dots reads it (Q) and the probabilities as mix
 // reads them (P). int8 rows: an int8 query, and fp32 probabilities.
@@ -387,8 +162,7 @@ extern "C" {
 // One query per row: y [B, H, D] = softmax(q k^T / sqrt(D)) v over the first lens[b] keys of row
 // b. q [B, H, D] fp32 with rows qs apart; y contiguous; k and v caches of `bytes` an element (4
 // fp32, 2 bf16, 1 int8 rows of D + 4 bytes: kv8.h) sharing strides (row, head, position; the
-// last dim contiguous); query heads
-// h*G..h*G+G-1 read KV head h. One task per (row, KV head), or per range of its keys. With kn
+// last dim contiguous); query heads h*G..h*G+G-1 read KV head h. One task per (row, KV head), or per range of its keys. With kn
 // and vn (fp32 [B, KV, D], rows ns apart) the step's own key and value are first written at
 // position lens[b] - 1. With `share` ([2, B]: a row index, a length) row b reads its first
 // share[B + b] keys and values from row share[b] (which must hold the same ones there; not the

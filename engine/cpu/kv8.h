@@ -15,14 +15,23 @@ inline float row_scale(const uint8_t* r, int D) {
   return s;
 }
 
-inline void quantize_row(const float* x, int D, uint8_t* r) {
+inline float largest(const float* x, int D) {  // max |x|
   __m512 top = _mm512_setzero_ps();
   for (int d = 0; d < D; d += 16) top = _mm512_max_ps(top, _mm512_abs_ps(_mm512_loadu_ps(x + d)));
-  const float amax = _mm512_reduce_max_ps(top), scale = amax / 127.f;
-  const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
+  return _mm512_reduce_max_ps(top);
+}
+
+// 127 / amax: what rounds a row with that largest magnitude to int8 (0 for a row of zeros, or of
+// values so small that the inverse would overflow: they are stored as 0)
+inline float to_int8(float amax) { return amax >= 1e-30f ? 127.f / amax : 0.f; }
+
+inline void quantize_row(const float* x, int D, uint8_t* r) {
+  const float amax = largest(x, D), scale = amax / 127.f;
+  const __m512 inv = _mm512_set1_ps(to_int8(amax));
   for (int d = 0; d < D; d += 16) {
     const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + d), inv));
-    _mm_storeu_si128((__m128i*)(r + d), _mm512_cvtepi32_epi8(_mm512_add_epi32(q, _mm512_set1_epi32(128))));
+    const __m512i u = _mm512_add_epi32(q, _mm512_set1_epi32(128));
+    _mm_storeu_si128((__m128i*)(r + d), _mm512_cvtepi32_epi8(u));
   }
   std::memcpy(r + D, &scale, sizeof scale);
 }
