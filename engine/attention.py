@@ -13,7 +13,9 @@ the GEMMs and torch's softmax, 1.6 ms with the GEMMs and a native softmax, 1.4 m
 
 The quantized layers already round their activations (to bf16, or to int8 blocks in engine/cpu),
 so this costs them little (perplexity of the bundled int4 model: +0.5 %, +0.5 % at 2,048 tokens);
-the fp32 model keeps the exact kernel.
+the fp32 model keeps the exact kernel. Caches of int8 rows (engine/cpu/kv8.h, where the native
+kernels serve the model) skip this module: Block.attend hands the chunk to prefill.cpp directly,
+which writes its rows and attends over bf16 copies of them.
 """
 from __future__ import annotations
 
