@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "caches.h"
@@ -17,7 +18,7 @@ using namespace sikao::decoding;
 namespace {
 
 // What attend holds for a cache of T: the query as dots reads it (Q) and the probabilities as mix
-// reads them (P). int8 rows: an int8 query, and fp32 probabilities.
+// reads them (P). int8 rows: an int8 query, and int16 probabilities with the value rows' scales in.
 template <class T>
 struct Kind {
   using Q = T;
@@ -26,7 +27,7 @@ struct Kind {
 template <>
 struct Kind<uint8_t> {
   using Q = int8_t;
-  using P = float;
+  using P = int16_t;
 };
 
 // The query heads of one KV head over its r.n keys: scores a block of 16 keys at a time (each key
@@ -35,8 +36,9 @@ struct Kind<uint8_t> {
 template <class T, int C>
 void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* stats) {
   constexpr int D = 16 * C;
+  constexpr bool int8 = std::is_same_v<T, uint8_t>;
   const int n = r.n, np = (n + 32) & ~15;  // the pad after an odd n, and a block past a run's end
-  std::vector<float> s((size_t)G * np), a(G), b(G), inv(G);
+  std::vector<float> s((size_t)G * np), vs(int8 ? np : 0), a(G), b(G), inv(G);
   std::vector<typename Kind<T>::P> p((size_t)G * np);
   std::vector<typename Kind<T>::Q> qt((size_t)G * D);
   query(q, G, D, qt.data(), a.data(), b.data());
@@ -46,9 +48,12 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* s
   }
   for (int j = 0, m; j < n; j += m) {
     m = std::min(16, r.end(j) - j);
-    for (int i = j + AHEAD; i < std::min(n, j + AHEAD + 16); i++)
+    for (int i = j + AHEAD; i < std::min(n, j + AHEAD + 16); i++) {
       prefetch(r.key(i, sn), D * sizeof(T));
+      if (int8) prefetch(r.value(i, sn), D);  // for the scales read next, and then for mix
+    }
     const __m512 ks = scales(r.key(j, sn), sn, m, D);
+    if constexpr (int8) _mm512_storeu_ps(vs.data() + j, scales(r.value(j, sn), sn, m, D));
     for (int h = 0; h < G; h++)
       _mm512_storeu_ps(s.data() + h * np + j,
                        _mm512_mul_ps(_mm512_sub_ps(dots<C>(qt.data() + h * D, r.key(j, sn), sn, m),
@@ -56,20 +61,35 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* s
                                      _mm512_mul_ps(_mm512_set1_ps(a[h]), ks)));
   }
   for (int h = 0; h < G; h++) {
-    const float* sh = s.data() + h * np;
-    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+    float* sh = s.data() + h * np;
+    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps(), top = sum;
     for (int j = 0; j < n; j += 16)
       mx = _mm512_mask_max_ps(mx, first(n - j), mx, _mm512_loadu_ps(sh + j));
     const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     for (int j = 0; j < np; j += 16) {
       __m512 e = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sh + j), m));
       e = _mm512_maskz_mov_ps(first(n - j), e);
-      put(p.data() + h * np + j, e);
       sum = _mm512_add_ps(sum, e);
+      if constexpr (int8) {  // times the value row's scale, kept for the rounding below
+        e = _mm512_mul_ps(e, _mm512_loadu_ps(vs.data() + j));
+        top = _mm512_max_ps(top, e);
+        _mm512_storeu_ps(sh + j, e);
+      } else {
+        put(p.data() + h * np + j, e);
+      }
     }
     const float total = _mm512_reduce_add_ps(sum);
     inv[h] = 1.f / total;
     if (stats) stats[2 * h] = m[0], stats[2 * h + 1] = total;
+    if constexpr (int8) {  // to int16 on the head's largest: 2^-16 of it at most off
+      const float most = _mm512_reduce_max_ps(top);
+      const __m512 to = _mm512_set1_ps(most > 0.f ? 32767.f / most : 0.f);
+      for (int j = 0; j < np; j += 16)
+        _mm256_storeu_si256((__m256i*)(p.data() + h * np + j),
+                            _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(
+                                _mm512_mul_ps(_mm512_loadu_ps(sh + j), to))));
+      inv[h] *= most / 32767.f;
+    }
   }
   if (G * C <= 24)  // every head's whole rows at once
     mix_passes<C>(p.data(), np, G, r, sn, inv.data(), y, C);
@@ -119,7 +139,7 @@ void decode(const float* q, long qs, const float* kn, const float* vn, long ns, 
       store(vh + (n - 1) * sn, vn + b * ns + h * D, D);
     }
     const Rows<T> r{k + b0 * sb + h * sh, v + b0 * sb + h * sh, kh, vh,
-                    share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n, D};
+                    share ? std::min(share[B + b], kn ? n - 1 : n) : 0, n};
     const Rows<T> part = r.range((long)n * s / S, (long)n * (s + 1) / S, sn);
     const float* qh = q + b * qs + h * G * D;
     float* yh = S == 1 ? y + (size_t)t * G * D : parts + (size_t)t * (G * D + 2 * G);

@@ -132,41 +132,30 @@ template <class T>
 struct Rows {
   const T *k0, *v0, *k, *v;
   int shared, n;
-  int tail;  // int8 rows: from a value pointer to its row's scale (D, less the dims skipped)
   const T* key(int j, long sn) const { return (j < shared ? k0 : k) + j * sn; }
   const T* value(int j, long sn) const { return (j < shared ? v0 : v) + j * sn; }
   int end(int j) const { return j < shared ? shared : n; }  // of j's run of keys in one row
   Rows range(int lo, int hi, long sn) const {  // positions lo..hi-1, renumbered from 0
     return {k0 + lo * sn, v0 + lo * sn, k + lo * sn, v + lo * sn,
-            std::clamp(shared - lo, 0, hi - lo), hi - lo, tail};
+            std::clamp(shared - lo, 0, hi - lo), hi - lo};
   }
-  Rows dims(int d) const { return {k0, v0 + d, k, v + d, shared, n, tail - d}; }  // from dim d on
+  Rows dims(int d) const { return {k0, v0 + d, k, v + d, shared, n}; }  // values from dim d on
 };
 
-template <int CS>  // a value row's first 16CS dims in fp32
-inline void row(const float* v, int, __m512* x) {
-  for (int c = 0; c < CS; c++) x[c] = _mm512_loadu_ps(v + 16 * c);
-}
-template <int CS>  // int8 rows: (byte - 128) * scale, as exact as one rounding can be
-inline void row(const uint8_t* v, int tail, __m512* x) {
-  const float s = row_scale(v, tail);
-  const __m512 a = _mm512_set1_ps(s), b = _mm512_set1_ps(128.f * s);
-  for (int c = 0; c < CS; c++) x[c] = _mm512_fmsub_ps(bytes16(v + 16 * c), a, b);
-}
-
-// y[h][0:16CS] = inv[h] * sum_j p[h][j] v_j[0:16CS] for g <= HEADS<CS> heads (p rows `ps`
-// apart, y rows `ys` apart): fp32 values, or int8 rows taken to fp32.
-template <int CS, class R>
-void mix(const float* p, int ps, int g, const Rows<R>& r, long sn, const float* inv, float* y,
+// y[h][0:16CS] = inv[h] * sum_j p[h][j] v_j[0:16CS] for g <= HEADS<CS> heads (p rows `ps` apart,
+// y rows `ys` apart).
+template <int CS>
+void mix(const float* p, int ps, int g, const Rows<float>& r, long sn, const float* inv, float* y,
          int ys) {
   constexpr int HG = HEADS<CS>;
   __m512 o[HG][CS];
   for (int h = 0; h < HG; h++)
     for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0; j < r.n; j++) {
-    if (j + AHEAD < r.n) prefetch(r.value(j + AHEAD, sn), 16 * CS * sizeof(R));
+    if (j + AHEAD < r.n) prefetch(r.value(j + AHEAD, sn), 64 * CS);
+    const float* v = r.value(j, sn);
     __m512 vj[CS];
-    row<CS>(r.value(j, sn), r.tail, vj);
+    for (int c = 0; c < CS; c++) vj[c] = _mm512_loadu_ps(v + 16 * c);
     for (int h = 0; h < HG; h++) {
       if (h >= g) break;
       __m512 pj = _mm512_set1_ps(p[h * ps + j]);
@@ -178,9 +167,46 @@ void mix(const float* p, int ps, int g, const Rows<R>& r, long sn, const float* 
       _mm512_storeu_ps(y + h * ys + 16 * c, _mm512_mul_ps(o[h][c], _mm512_set1_ps(inv[h])));
 }
 
-// bf16 values and probabilities: keys taken in pairs, rows j and j+1 interleaved (dims in the
-// order unpacklo/hi leave them, restored at the end) so each vdpbf16ps adds p_j v_j + p_j+1 v_j+1;
-// a pair never spans the two rows' runs (a run's odd last key is paired with zeros).
+// The 16-bit mixes below take keys in pairs: rows j and j+1 interleaved (dims in the order
+// unpacklo/hi leave them, restored by unpair) so each product adds p_j v_j + p_j+1 v_j+1; a pair
+// never spans the two rows' runs (a run's odd last key is paired with zeros).
+inline __m512i wide32(const uint16_t* v) { return _mm512_loadu_si512(v); }
+inline __m512i wide32(const uint8_t* v) {  // an int8 row's bytes less 128, as int16
+  const __m256i x = _mm256_loadu_si256((const __m256i*)v);
+  return _mm512_cvtepi8_epi16(_mm256_xor_si256(x, _mm256_set1_epi8((char)0x80)));
+}
+
+template <int CS, class T>  // rows j and (if both) j + 1, their first 16CS dims, in pairs
+inline void pairs(const T* v, long sn, bool both, __m512i* vj) {
+  for (int c = 0; c < CS / 2; c++) {
+    const __m512i a = wide32(v + 32 * c);
+    const __m512i b = both ? wide32(v + sn + 32 * c) : _mm512_setzero_si512();
+    vj[2 * c] = _mm512_unpacklo_epi16(a, b);
+    vj[2 * c + 1] = _mm512_unpackhi_epi16(a, b);
+  }
+}
+
+// 16-bit p_j, p_j+1 as one lane (j may be odd: the own run can start anywhere)
+inline int32_t pair(const void* p, int j) {
+  int32_t x;
+  std::memcpy(&x, (const char*)p + 2 * j, sizeof x);
+  return x;
+}
+
+template <int CS>  // y[0:16CS] = scale * the pairs' sums o, in dim order again
+inline void unpair(const __m512* o, float scale, float* y) {
+  // unpacklo held dims 0-3, 8-11, 16-19, 24-27 of each 32; unpackhi the others
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int c = 0; c < CS / 2; c++) {
+    _mm512_storeu_ps(y + 32 * c, _mm512_mul_ps(_mm512_permutex2var_ps(o[2 * c], lo, o[2 * c + 1]), s));
+    _mm512_storeu_ps(y + 32 * c + 16,
+                     _mm512_mul_ps(_mm512_permutex2var_ps(o[2 * c], hi, o[2 * c + 1]), s));
+  }
+}
+
+// bf16 values and probabilities: vdpbf16ps into fp32
 template <int CS>
 void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, const float* inv,
          float* y, int ys) {
@@ -189,40 +215,54 @@ void mix(const uint16_t* p, int ps, int g, const Rows<uint16_t>& r, long sn, con
   for (int h = 0; h < HG; h++)
     for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps();
   for (int j = 0, step; j < r.n; j += step) {
-    const int end = r.end(j);
-    step = j + 1 < end ? 2 : 1;
+    step = j + 1 < r.end(j) ? 2 : 1;
     if (j + AHEAD + 1 < r.n) {
       prefetch(r.value(j + AHEAD, sn), 32 * CS);
       prefetch(r.value(j + AHEAD + 1, sn), 32 * CS);
     }
-    const uint16_t* v = r.value(j, sn);
     __m512i vj[CS];
-    for (int c = 0; c < CS / 2; c++) {
-      __m512i a = _mm512_loadu_si512(v + 32 * c);
-      __m512i b = step == 2 ? _mm512_loadu_si512(v + sn + 32 * c) : _mm512_setzero_si512();
-      vj[2 * c] = _mm512_unpacklo_epi16(a, b);
-      vj[2 * c + 1] = _mm512_unpackhi_epi16(a, b);
-    }
+    pairs<CS>(r.value(j, sn), sn, step == 2, vj);
     for (int h = 0; h < HG; h++) {
       if (h >= g) break;
-      int32_t pair;  // p_j, p_j+1 (j may be odd: the own run can start anywhere)
-      std::memcpy(&pair, p + h * ps + j, sizeof pair);
-      __m512bh pj = (__m512bh)_mm512_set1_epi32(pair);
+      const __m512bh pj = (__m512bh)_mm512_set1_epi32(pair(p + h * ps, j));
       for (int c = 0; c < CS; c++) o[h][c] = _mm512_dpbf16_ps(o[h][c], pj, (__m512bh)vj[c]);
     }
   }
-  // unpacklo held dims 0-3, 8-11, 16-19, 24-27 of each 32; unpackhi the others
-  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-  for (int h = 0; h < g; h++) {
-    __m512 scale = _mm512_set1_ps(inv[h]);
-    for (int c = 0; c < CS / 2; c++) {
-      float* out = y + h * ys + 32 * c;
-      const __m512 a = o[h][2 * c], b = o[h][2 * c + 1];
-      _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutex2var_ps(a, lo, b), scale));
-      _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_permutex2var_ps(a, hi, b), scale));
+  for (int h = 0; h < g; h++) unpair<CS>(o[h], inv[h], y + h * ys);
+}
+
+// int8 rows against int16 probabilities (each row's scale in, attend's): vpdpwssd into int32,
+// moved to fp32 every 256 keys, before 32767 * 128 * 2 a pair could overflow them. Their rows
+// were prefetched with the keys (attend read their scales).
+template <int CS>
+void mix(const int16_t* p, int ps, int g, const Rows<uint8_t>& r, long sn, const float* inv,
+         float* y, int ys) {
+  constexpr int HG = HEADS<CS>;
+  __m512 o[HG][CS];
+  __m512i acc[HG][CS];
+  for (int h = 0; h < HG; h++)
+    for (int c = 0; c < CS; c++) o[h][c] = _mm512_setzero_ps(), acc[h][c] = _mm512_setzero_si512();
+  for (int j = 0, step, since = 0; j < r.n; j += step) {
+    step = j + 1 < r.end(j) ? 2 : 1;
+    __m512i vj[CS];
+    pairs<CS>(r.value(j, sn), sn, step == 2, vj);
+    for (int h = 0; h < HG; h++) {
+      if (h >= g) break;
+      const __m512i pj = _mm512_set1_epi32(pair(p + h * ps, j));
+      for (int c = 0; c < CS; c++) acc[h][c] = _mm512_dpwssd_epi32(acc[h][c], pj, vj[c]);
+    }
+    if ((since += step) >= 256 || j + step >= r.n) {
+      for (int h = 0; h < HG; h++) {
+        if (h >= g) break;
+        for (int c = 0; c < CS; c++) {
+          o[h][c] = _mm512_add_ps(o[h][c], _mm512_cvtepi32_ps(acc[h][c]));
+          acc[h][c] = _mm512_setzero_si512();
+        }
+      }
+      since = 0;
     }
   }
+  for (int h = 0; h < g; h++) unpair<CS>(o[h], inv[h], y + h * ys);
 }
 
 // y [G, 16C] from probabilities p [G][np]: passes of CS vectors of dims and HEADS<CS> heads.
