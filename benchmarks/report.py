@@ -73,8 +73,9 @@ def _fork_roofline(b: dict, peak: dict, work: dict) -> str:
 
 def _resume_floor(res: dict, peak: dict, work: dict) -> str:
     """What the 1,800 more keys each new token attends cost at the least: at the bf16-dot peak,
-    as prefill.cpp attends the cache (bf16, or a bf16 copy of int8 rows), and with int8 products (the int8-dot peak) for QK^T alone
-    (PV kept in 16 bits, as SageAttention keeps it for accuracy) or for both."""
+    as prefill.cpp attends the cache (bf16, or a bf16 copy of int8 rows), and with int8 products
+    (the int8-dot peak) for QK^T alone (PV kept in 16 bits, as SageAttention keeps it for
+    accuracy) or for both."""
     extra = 200 * 1800 * work["per_key"]
     bf16, int8 = extra / peak["bf16 dot"], extra / peak["int8 dot"]
     least = {"bf16": bf16, "qk": (bf16 + int8) / 2, "int8": int8}

@@ -200,7 +200,8 @@ inline void unpair(const __m512* o, float scale, float* y) {
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   const __m512 s = _mm512_set1_ps(scale);
   for (int c = 0; c < CS / 2; c++) {
-    _mm512_storeu_ps(y + 32 * c, _mm512_mul_ps(_mm512_permutex2var_ps(o[2 * c], lo, o[2 * c + 1]), s));
+    _mm512_storeu_ps(y + 32 * c,
+                     _mm512_mul_ps(_mm512_permutex2var_ps(o[2 * c], lo, o[2 * c + 1]), s));
     _mm512_storeu_ps(y + 32 * c + 16,
                      _mm512_mul_ps(_mm512_permutex2var_ps(o[2 * c], hi, o[2 * c + 1]), s));
   }

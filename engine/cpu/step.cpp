@@ -77,9 +77,9 @@ void add(float* x, const float* y, size_t n) {
 extern "C" {
 
 // logits [B, vocab] for token tokens[b] at position pos[b] of each row b. cos, sin [> pos,
-// head_dim]: the rotary tables; k, v: the caches, [layers, rows, kv_heads, n, head_dim] at
-// strides sl, sb, sh, sn (`bytes` an element: as sikao_decode_attention's), row b's key and value written at pos[b] and
-// attended over its first pos[b] + 1; share: as for sikao_decode_attention.
+// head_dim]: the rotary tables; k, v: the caches, [layers, rows, kv_heads, n, width] at strides
+// sl, sb, sh, sn (`bytes` an element, as sikao_decode_attention's), row b's key and value written
+// at pos[b] and attended over its first pos[b] + 1; share: as for sikao_decode_attention.
 void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B, const float* cos,
                        const float* sin, void* k, void* v, long sl, long sb, long sh, long sn,
                        const int* share, int bytes, float* logits, int threads) {
@@ -114,8 +114,8 @@ void sikao_decode_step(const Model* m, const int* tokens, const int* pos, int B,
         }
       rope(q.data(), width, B, H + KV, D, c.data(), s.data());
       decode_attention_team(q.data(), width, q.data() + H * D, q.data() + (H + KV) * D, width,
-                            (char*)k + i * sl * (size_t)bytes, (char*)v + i * sl * (size_t)bytes, y.data(), B, H,
-                            KV, D, sb, sh, sn, lens.data(), share, bytes, S, parts.data());
+                            (char*)k + i * sl * bytes, (char*)v + i * sl * bytes, y.data(), B,
+                            H, KV, D, sb, sh, sn, lens.data(), share, bytes, S, parts.data());
       mm(l.o, y.data(), B, t.data(), 0);
       add(x.data(), t.data(), x.size());
       rms_norm(x.data(), l.mlp_norm, h.data(), B, m->dim, m->eps);

@@ -52,7 +52,7 @@ def _ptr(t: Tensor | None) -> int | None:
 
 class NativeStep:
     """`step(tokens, pos, k, v, share)` → logits [B, V]: one token for each of B rows of the
-    caches k, v [layers, rows, kv_heads, n, head_dim], row b's at position pos[b] (written there,
+    caches k, v [layers, rows, kv_heads, n, width], row b's at position pos[b] (written there,
     attending over 0..pos[b]). `share` as ops.decode_step's."""
 
     def __init__(self, model):
