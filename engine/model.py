@@ -220,8 +220,8 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
     # against fp32's 256 and bf16's 128 (one row at 4,000 tokens read as many bytes of bf16 KV a
     # step as of int4 weights), for +0.3 % perplexity at 2,048 tokens and argmax flips at ~3-5 %
     # of positions, as many as int4 against int8 weights. Against bf16, same process: decode
-    # after 4,000 tokens +5 %, after 2,000 +3 %, 8 forked branches +1 %, a resume -2 % (the
-    # decode attention's int8-to-fp32 work now weighs about as much as the bytes it saves).
+    # after 4,000 tokens +11 %, after 2,000 +7 %, one stream +4 %, 8 forked branches +5 %, a
+    # resume 1 ms slower (prefill.cpp reads bf16 copies of the rows).
     model.kv_dtype = torch.uint8 if model.bf16_prefill and model.native_decode else dtype
     return model.eval()
 
