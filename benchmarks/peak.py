@@ -1,7 +1,8 @@
 """The CPU's multiply-add ceilings (benchmarks/peak.cpp), for the compute-bound parts of a step:
 int8 dot products (vpdpbusd: the int4/int8 matmuls, decode attention's q.k over int8 KV rows), bf16
-pair dots (vdpbf16ps: prefill attention) and fp32 FMAs (decode attention's p.v), in multiply-adds a
-second over `threads` threads."""
+pair dots (vdpbf16ps: prefill attention; decode attention's p.v in int16 pairs, vpdpwssd, is taken
+to run at this rate, not measured apart) and fp32 FMAs, in multiply-adds a second over `threads`
+threads."""
 from __future__ import annotations
 
 import ctypes
