@@ -184,9 +184,9 @@ extern "C" {
 // fp32, 2 bf16, 1 int8 rows of D + 4 bytes: kv8.h) sharing strides (row, head, position; the
 // last dim contiguous); query heads h*G..h*G+G-1 read KV head h. One task per (row, KV head),
 // or per range of its keys. With kn and vn (fp32 [B, KV, D], rows ns apart) the step's own key
-// and value are first written at position lens[b] - 1. With `share` ([2, B]: a row index, a length) row b reads its first
-// share[B + b] keys and values from row share[b] (which must hold the same ones there; not the
-// step's own, written to row b): siblings read a common prefix once.
+// and value are first written at position lens[b] - 1. With `share` ([2, B]: a row index, a
+// length) row b reads its first share[B + b] keys and values from row share[b] (which must hold
+// the same ones there; not the step's own, written to row b): siblings read a common prefix once.
 void sikao_decode_attention(const float* q, long qs, const float* kn, const float* vn, long ns,
                             void* k, void* v, float* y, int B, int H, int KV, int D, long sb,
                             long sh, long sn, const int* lens, const int* share, int bytes,
