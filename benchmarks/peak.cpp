@@ -21,7 +21,8 @@ double since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// KIND 0: vpdpbusd (64 int8 products), 1: vdpbf16ps (32 bf16 products), 2: vfmadd (16 fp32)
+// KIND 0: vpdpbusd (64 int8 products), 1: vdpbf16ps (32 bf16 products), 2: vfmadd (16 fp32),
+// 3: vpdpwssd (32 int16 products)
 template <int KIND, int CHAINS>
 long chains(double seconds, float seed) {
   __m512 f[CHAINS];
@@ -39,6 +40,7 @@ long chains(double seconds, float seed) {
         if constexpr (KIND == 0) n[i] = _mm512_dpbusd_epi32(n[i], b, b);
         if constexpr (KIND == 1) f[i] = _mm512_dpbf16_ps(f[i], h, h);
         if constexpr (KIND == 2) f[i] = _mm512_fmadd_ps(f[i], a, a);
+        if constexpr (KIND == 3) n[i] = _mm512_dpwssd_epi32(n[i], b, b);
       }
     done += BATCH * CHAINS;
   }
@@ -49,13 +51,14 @@ long chains(double seconds, float seed) {
 
 template <int CHAINS>
 double rate(int kind, int threads, double seconds) {  // multiply-adds a second
-  constexpr double PER[3] = {64, 32, 16};
+  constexpr double PER[4] = {64, 32, 16, 32};
   long total = 0;
   const auto start = Clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : total)
   total += kind == 0   ? chains<0, CHAINS>(seconds, 1e-9f)
            : kind == 1 ? chains<1, CHAINS>(seconds, 1e-9f)
-                       : chains<2, CHAINS>(seconds, 1e-9f);
+           : kind == 2 ? chains<2, CHAINS>(seconds, 1e-9f)
+                       : chains<3, CHAINS>(seconds, 1e-9f);
   return total * PER[kind] / since(start);
 }
 

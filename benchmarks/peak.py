@@ -1,8 +1,7 @@
 """The CPU's multiply-add ceilings (benchmarks/peak.cpp), for the compute-bound parts of a step:
 int8 dot products (vpdpbusd: the int4/int8 matmuls, decode attention's q.k over int8 KV rows), bf16
-pair dots (vdpbf16ps: prefill attention; decode attention's p.v in int16 pairs, vpdpwssd, is taken
-to run at this rate, not measured apart) and fp32 FMAs, in multiply-adds a second over `threads`
-threads."""
+pair dots (vdpbf16ps: prefill attention), fp32 FMAs and int16 pair dots (vpdpwssd: decode
+attention's p.v over int8 KV rows), in multiply-adds a second over `threads` threads."""
 from __future__ import annotations
 
 import ctypes
@@ -10,7 +9,7 @@ from pathlib import Path
 
 from engine.cpu.build import build, supported
 
-KINDS = {"int8 dot": 0, "bf16 dot": 1, "fp32 fma": 2}
+KINDS = {"int8 dot": 0, "bf16 dot": 1, "fp32 fma": 2, "int16 dot": 3}
 
 
 def peaks(threads: int, seconds: float = 0.3) -> dict[str, float] | None:

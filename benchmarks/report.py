@@ -57,10 +57,10 @@ def summary(r: dict, best: str) -> str:
 def _fork_roofline(b: dict, peak: dict, work: dict) -> str:
     """The 8-row step is compute-bound: its matmuls at the int8-dot peak, its attention (each row
     over the prompt and, on average, half its tokens; the int8 cache's q.k at the int8-dot peak,
-    its p.v in int16 pairs, vpdpwssd, taken at the bf16-pair peak) at the two halves' rate."""
+    its p.v at the int16-dot peak) at the two halves' rate."""
     keys = work["prompt"] + work["tokens"] / 2
     matmuls, attention = work["linear"], work["per_key"] * keys
-    rate = 2 / (1 / peak["int8 dot"] + 1 / peak["bf16 dot"])
+    rate = 2 / (1 / peak["int8 dot"] + 1 / peak["int16 dot"])
     step = 8 * (matmuls / peak["int8 dot"] + attention / rate)
     bound, goal = 8 / step, 5 * b["single"]
     return (f"     compute roofline of an 8-row step: 8 x ({matmuls / 1e9:.3f} G multiply-adds in "
