@@ -3,7 +3,10 @@ import math
 import pytest
 import torch
 
-from engine.sampling import SamplingParams, apply_penalty, filtered_probs, sample
+from engine.cpu import build, ops
+from engine.sampling import SamplingParams, apply_penalty, filtered_probs, native_nucleus, sample
+
+native = pytest.mark.skipif(build.library() is None, reason="no AVX512-VNNI/BF16 or no compiler")
 
 
 def logits_of(probs):
@@ -179,6 +182,61 @@ def test_sampling_frequencies_match_processed_distribution():
         mask = want > 0
         chi2 = ((counts[mask] - want[mask]) ** 2 / want[mask]).sum().item()
         assert chi2 < 30  # <= 4 degrees of freedom: p < 1e-5 by chance
+
+
+def inverse_cdf_reference(row, temperature, top_p, u):
+    """The token at u, in float64: likeliest first (ties: the lower id) within the top_p nucleus,
+    or the whole row in id order at top_p 1; and how far u's point is from the nearest step."""
+    probs = (row.double() / temperature).softmax(-1)
+    if top_p < 1:
+        order = sorted(range(len(probs)), key=lambda i: (-probs[i].item(), i))
+        ids = torch.tensor(order)
+        vals = probs[ids]
+        ids, vals = ids[(vals.cumsum(-1) - vals) < top_p], vals[(vals.cumsum(-1) - vals) < top_p]
+    else:
+        ids, vals = torch.arange(len(probs)), probs
+    cdf = vals.cumsum(-1)
+    at = u * cdf[-1]
+    pick = min(int(torch.searchsorted(cdf, at, right=True)), len(ids) - 1)
+    return int(ids[pick]), float((cdf - at).abs().min() / cdf[-1])
+
+
+@native
+@pytest.mark.parametrize("spread, temperature", [(0.5, 0.6), (3.0, 1.3), (20.0, 0.6), (3.0, 0.6)])
+@pytest.mark.parametrize("top_p", [0.5, 0.9, 0.95, 1.0])
+def test_native_sampler_draws_the_reference_token(spread, temperature, top_p):
+    torch.manual_seed(2)
+    logits = torch.randn(3, 3000) * spread
+    logits[2, :50] = logits[2].max()  # ties at the top: the lower id first
+    u = torch.rand(60)
+    for b in range(3):
+        rows = torch.full((60,), b, dtype=torch.long)
+        got = ops.nucleus(logits, rows, temperature, top_p, u).tolist()
+        for i, x in enumerate(u.tolist()):
+            want, margin = inverse_cdf_reference(logits[b], temperature, top_p, x)
+            if margin > 1e-5:  # not on a step of the CDF, where rounding may pick either side
+                assert got[i] == want
+
+
+@native
+def test_temperature_top_p_rows_take_the_native_sampler_with_the_same_distribution():
+    logits = torch.tensor([[2.0, 1.5, 1.0, 0.2, -0.5, -3.0, 1.2]])
+    params = SamplingParams(temperature=0.7, top_p=0.9)
+    assert native_nucleus(logits, params.top_k, params.min_p)
+    assert not native_nucleus(logits, 3, 0.0) and not native_nucleus(logits, -1, 0.05)
+    scaled, ids = filtered_probs(logits / 0.7, -1, 0.9, 0.0)
+    expected = dense(scaled, ids, 7)[0]
+    torch.manual_seed(0)
+    out = sample(logits.expand(4000, -1), [params] * 4000, [None] * 4000, [[]] * 4000)
+    g = torch.Generator().manual_seed(0)
+    seeded = torch.tensor(run(logits, SamplingParams(temperature=0.7, top_p=0.9, seed=0), n=1000,
+                              generator=g))
+    for draws in (out.token_ids, seeded):
+        counts = torch.bincount(draws, minlength=7).float()
+        assert set(torch.nonzero(counts).flatten().tolist()) <= kept(expected[None])
+        want = expected * len(draws)
+        mask = want > 0
+        assert ((counts[mask] - want[mask]) ** 2 / want[mask]).sum().item() < 30
 
 
 def test_confidence_hand_computed():

@@ -36,6 +36,7 @@ SIGNATURES = {
     "sikao_decode_attention": [P, L, P, P, L, P, P, P, I, I, I, I, L, L, L, P, P, I, I],
     "sikao_decode_step": [P, P, P, I, P, P, P, P, L, L, L, L, P, I, P, I],
     "sikao_row_stats": [P, I, I, I, P, P, P, I],
+    "sikao_nucleus": [P, P, I, I, ctypes.c_float, ctypes.c_float, P, P, I],
     "sikao_rms_norm": [P, P, P, I, I, ctypes.c_float, I],
     "sikao_rope": [P, L, I, I, I, P, P, I],
 }

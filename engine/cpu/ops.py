@@ -183,6 +183,18 @@ def row_stats(logits: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     return lse, top, arg
 
 
+def nucleus(logits: Tensor, rows: Tensor, temperature: float, top_p: float, u: Tensor) -> Tensor:
+    """For rows `rows` (long) of fp32 logits [B, V]: a token drawn from softmax(logits /
+    temperature) within the row's top_p nucleus (top_p 1: the whole row), by inverse CDF at u
+    (fp32, one a row)."""
+    x = logits.contiguous()
+    rows, u = rows.contiguous(), u.float().contiguous()
+    out = torch.empty(len(rows), dtype=torch.long)
+    library().sikao_nucleus(x.data_ptr(), rows.data_ptr(), len(rows), x.shape[1], temperature,
+                            top_p, u.data_ptr(), out.data_ptr(), torch.get_num_threads())
+    return out
+
+
 def prefill_attention(q: Tensor, k: Tensor, v: Tensor, start: int, kn: Tensor | None = None,
                       vn: Tensor | None = None) -> Tensor:
     """Causal attention of q [B, H, T, D] fp32, the positions start..start+T-1, over the caches

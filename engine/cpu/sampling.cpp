@@ -1,9 +1,11 @@
-// The greedy sampler's per-row statistics over the vocabulary.
+// The sampler's passes over the vocabulary: a greedy step's per-row statistics, and the draw of a
+// temperature / top-p row.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "common.h"
@@ -61,6 +63,85 @@ void sikao_row_stats(const float* x, int B, int V, int k, float* lse, float* top
     for (int i = 0; i < kk; i++) total += cand[i];
     topmean[b] = (float)(total / kk);
     lse[b] = mx + std::log(_mm512_reduce_add_ps(sum));
+  }
+}
+
+// For rows[b] of logits x [., V] fp32 (b < B): a token drawn from softmax(x / t) restricted to
+// the row's nucleus, the smallest set of the likeliest tokens holding top_p of the probability
+// (the top token always; none at top_p 1), by inverse CDF at u[b] in [0, 1): over the nucleus in
+// descending order, or the whole row in index order (engine/sampling.py's order, whose torch
+// version took ~0.3 ms a row: a softmax, top-k probes, cumsums and a search, each over the row).
+void sikao_nucleus(const float* x, const int64_t* rows, int B, int V, float t, float top_p,
+                   const float* u, int64_t* out, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int b = 0; b < B; b++) {
+    const float* p = x + (size_t)rows[b] * V;
+    __m512 best = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < V; j += 16)
+      best = _mm512_max_ps(best, _mm512_mask_loadu_ps(best, first(V - j), p + j));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(best)), inv = _mm512_set1_ps(1.f / t);
+    const bool nucleus = top_p < 1.f;
+    // tokens whose probability is under e^-c of the top's hold at most V e^-c <= 1 - top_p of it
+    // all: the nucleus is among the rest, the candidates
+    const float floor = nucleus ? -std::log(V / (1.f - top_p)) - 1.f : INFINITY;
+    std::vector<std::pair<float, int>> cand;
+    __m512 sum = _mm512_setzero_ps();
+    for (int j = 0; j < V; j += 16) {
+      const __mmask16 in = first(V - j);
+      const __m512 z = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, p + j), m), inv);
+      sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(in, exp_neg(z)));
+      if (__mmask16 hit = _mm512_mask_cmp_ps_mask(in, z, _mm512_set1_ps(floor), _CMP_GE_OQ)) {
+        float zs[16];
+        _mm512_storeu_ps(zs, z);
+        for (int i = 0; i < 16; i++)
+          if (hit >> i & 1) cand.emplace_back(zs[i], j + i);
+      }
+    }
+    const double total = _mm512_reduce_add_ps(sum);
+    if (!nucleus) {  // the whole row, in index order: the block of 16 where the sum passes u
+      const double at = u[b] * total;
+      double cum = 0;
+      int j = 0;
+      float e[16];
+      for (; j < V; j += 16) {
+        const __mmask16 in = first(V - j);
+        const __m512 z = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, p + j), m), inv);
+        _mm512_storeu_ps(e, _mm512_maskz_mov_ps(in, exp_neg(z)));
+        const double block = _mm512_reduce_add_ps(_mm512_loadu_ps(e));
+        if (cum + block > at || j + 16 >= V) break;
+        cum += block;
+      }
+      int i = 0;
+      while (j + i < V - 1 && (cum += e[i]) <= at) i++;
+      out[b] = j + i;
+      continue;
+    }
+    // likeliest first (ties: the lower id): the top 64, then 1,024, then all, until they hold it
+    const auto before = [](const std::pair<float, int>& a, const std::pair<float, int>& c) {
+      return a.first > c.first || (a.first == c.first && a.second < c.second);
+    };
+    const double want = top_p * total;
+    size_t n = cand.size();
+    for (size_t k : {(size_t)64, (size_t)1024, n}) {
+      k = std::min(k, n);
+      if (k < n) std::nth_element(cand.begin(), cand.begin() + k, cand.end(), before);
+      std::sort(cand.begin(), cand.begin() + k, before);
+      double held = 0;
+      size_t i = 0;
+      for (; i < k && held < want; i++) held += std::exp((double)cand[i].first);
+      if (held >= want || k == n) {
+        n = i;  // the nucleus: a token is in while the mass before it is under top_p
+        break;
+      }
+    }
+    double mass = 0;
+    for (size_t i = 0; i < n; i++) mass += std::exp((double)cand[i].first);
+    const double at = u[b] * mass;
+    double cum = 0;
+    size_t i = 0;
+    for (; i + 1 < n; i++)
+      if ((cum += std::exp((double)cand[i].first)) > at) break;
+    out[b] = cand[i].second;
   }
 }
 }
