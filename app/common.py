@@ -31,7 +31,7 @@ compile_option = click.option(
 
 def load_llm(model: str | None = None, device: str | None = None, dtype: str | None = None,
              quant: str | None = None, progress=None, engine: str | None = None,
-             compile_step: bool = False):
+             compile_step: bool = False, threads: int | None = None):
     """The local engine, or with `engine` (or a model spec that is an http(s) URL) a remote
     OpenAI-compatible server; then `model` picks among its models and SIKAO_API_KEY is sent."""
     from engine import EngineConfig, EngineError
@@ -47,6 +47,7 @@ def load_llm(model: str | None = None, device: str | None = None, dtype: str | N
         from engine.llm import LLM
 
         return LLM(EngineConfig(model=model or "default", device=device, dtype=dtype,
-                                quant=quant or "auto", compile=compile_step), progress=progress)
+                                quant=quant or "auto", compile=compile_step, threads=threads),
+                   progress=progress)
     except EngineError as err:
         raise UserError(str(err)) from None
