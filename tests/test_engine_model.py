@@ -90,3 +90,29 @@ def test_hub_id_offline_is_a_clear_error(monkeypatch):
 def test_prompt_longer_than_the_context(llm):
     with pytest.raises(PromptTooLong, match="context is"):
         llm.add(list(range(llm.max_model_len + 5)), SamplingParams())
+
+
+def test_default_threads_are_the_physical_cores(monkeypatch, tmp_path):
+    from engine import loader
+
+    # four logical CPUs as two cores of two SMT siblings each, as sysfs lists them
+    siblings = {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"}
+    real = loader.Path
+
+    def path(p):
+        cpu = int(str(p).split("/cpu/cpu")[1].split("/")[0])
+        f = tmp_path / f"cpu{cpu}"
+        f.write_text(siblings[cpu] + "\n")
+        return real(f)
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(loader, "Path", path)
+    monkeypatch.setattr(loader.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert loader.default_threads() == 2
+    monkeypatch.setattr(loader.os, "sched_getaffinity", lambda pid: {0, 2})  # pinned to one core
+    assert loader.default_threads() == 1
+    monkeypatch.setattr(loader, "Path", lambda p: real(tmp_path / "missing"))  # no sysfs
+    monkeypatch.setattr(loader.os, "cpu_count", lambda: 8)
+    assert loader.default_threads() == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert loader.default_threads() == torch.get_num_threads()
