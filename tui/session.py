@@ -52,7 +52,8 @@ def engine_threads() -> int | None:
     decode step's barriers wait for whichever engine thread that preempts. Measured headless on
     a 2-core machine: 322 tok/s with 1 engine thread, 203-238 with 2 (8 branches: 1,031 and
     807-868). OMP_NUM_THREADS, when set, still wins."""
-    from engine.loader import default_threads  # torch: imported with the model, not before
+    # torch comes with engine.loader: imported with the model, not at the app's start
+    from engine.loader import default_threads
 
     return None if os.environ.get("OMP_NUM_THREADS") else max(1, default_threads() - 1)
 
