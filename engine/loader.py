@@ -61,6 +61,7 @@ def default_threads() -> int:
     3.3 tok/s with 2 threads there, against 36 with 1.)"""
     if os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
+    half = max(1, (os.cpu_count() or 2) // 2)
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     cores = set()
     for c in cpus:
@@ -68,8 +69,8 @@ def default_threads() -> int:
             cores.add(Path(f"/sys/devices/system/cpu/cpu{c}/topology/thread_siblings_list")
                       .read_text().strip())
         except OSError:
-            return max(1, (os.cpu_count() or 2) // 2)
-    return max(1, len(cores) or (os.cpu_count() or 2) // 2)
+            return half
+    return len(cores) or half
 
 
 def load(cfg: EngineConfig, progress=None) -> Loaded:

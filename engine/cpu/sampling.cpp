@@ -80,6 +80,9 @@ void sikao_nucleus(const float* x, const int64_t* rows, int B, int V, float t, f
     for (int j = 0; j < V; j += 16)
       best = _mm512_max_ps(best, _mm512_mask_loadu_ps(best, first(V - j), p + j));
     const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(best)), inv = _mm512_set1_ps(1.f / t);
+    const auto scaled = [&](int j, __mmask16 in) {  // (x - max) / t for the 16 logits at j
+      return _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, p + j), m), inv);
+    };
     const bool nucleus = top_p < 1.f;
     // tokens whose probability is under e^-c of the top's hold at most V e^-c <= 1 - top_p of it
     // all: the nucleus is among the rest, the candidates
@@ -88,7 +91,7 @@ void sikao_nucleus(const float* x, const int64_t* rows, int B, int V, float t, f
     __m512 sum = _mm512_setzero_ps();
     for (int j = 0; j < V; j += 16) {
       const __mmask16 in = first(V - j);
-      const __m512 z = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, p + j), m), inv);
+      const __m512 z = scaled(j, in);
       sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(in, exp_neg(z)));
       if (__mmask16 hit = _mm512_mask_cmp_ps_mask(in, z, _mm512_set1_ps(floor), _CMP_GE_OQ)) {
         float zs[16];
@@ -105,8 +108,7 @@ void sikao_nucleus(const float* x, const int64_t* rows, int B, int V, float t, f
       float e[16];
       for (; j < V; j += 16) {
         const __mmask16 in = first(V - j);
-        const __m512 z = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, p + j), m), inv);
-        _mm512_storeu_ps(e, _mm512_maskz_mov_ps(in, exp_neg(z)));
+        _mm512_storeu_ps(e, _mm512_maskz_mov_ps(in, exp_neg(scaled(j, in))));
         const double block = _mm512_reduce_add_ps(_mm512_loadu_ps(e));
         if (cum + block > at || j + 16 >= V) break;
         cum += block;
@@ -122,20 +124,18 @@ void sikao_nucleus(const float* x, const int64_t* rows, int B, int V, float t, f
     };
     const double want = top_p * total;
     size_t n = cand.size();
+    double mass = 0;  // the nucleus's
     for (size_t k : {(size_t)64, (size_t)1024, n}) {
       k = std::min(k, n);
       if (k < n) std::nth_element(cand.begin(), cand.begin() + k, cand.end(), before);
       std::sort(cand.begin(), cand.begin() + k, before);
-      double held = 0;
       size_t i = 0;
-      for (; i < k && held < want; i++) held += std::exp((double)cand[i].first);
-      if (held >= want || k == n) {
+      for (mass = 0; i < k && mass < want; i++) mass += std::exp((double)cand[i].first);
+      if (mass >= want || k == n) {
         n = i;  // the nucleus: a token is in while the mass before it is under top_p
         break;
       }
     }
-    double mass = 0;
-    for (size_t i = 0; i < n; i++) mass += std::exp((double)cand[i].first);
     const double at = u[b] * mass;
     double cum = 0;
     size_t i = 0;
