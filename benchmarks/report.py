@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-def summary(r: dict, best: str) -> str:
+def summary(r: dict, best: str, first: dict | None = None) -> str:
     hf, lc = r.get("hf", {}).get("single"), r.get("llama.cpp", {}).get("single")
     lines = [f"{'config':<10} {'1 stream':>9} {'x HF':>6} {'x l.cpp':>7} {'8 forks':>9} "
              f"{'x 1':>5} {'peak MB':>7} {'loaded':>6} {'MB/tok':>7} {'roofline':>9} {'start s':>7}"]
@@ -46,6 +46,11 @@ def summary(r: dict, best: str) -> str:
                          f"achieved {b['single']:.0f} tok/s ({b['single'] * per_tok / bw / 1e9:.0%})")
         lines.append("  6. memory: peak RSS of each configuration's own process (peak MB, the whole "
                      "run) and its RSS once loaded (loaded)")
+        built = [f"{q} {x['startup']:.1f} s, peak {x['rss']:.0f} MB"
+                 for q, x in (first or {}).items() if x]
+        if built:
+            lines.append("     the table's quantized starts read the model as kept (engine/prepared.py); "
+                         "the first start builds it: " + "; ".join(built))
         long = b.get("long")
         if long:
             lines.append(f"  and decode after 2000 / 4000 context tokens: {long['2000']:.0f} / "

@@ -19,6 +19,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from functools import cache
 
@@ -40,7 +41,13 @@ BEST = "int4"  # eager: its step is one native call, far ahead of the compiled o
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS. VmHWM where there is one: a child's ru_maxrss starts from its
+    parent's."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def rss_mb() -> float:
@@ -75,6 +82,16 @@ def ours(name: str, args) -> dict:
         out["long"] = {n: best_of(args.repeat, lambda n=n: long_decode(llm, n))
                        for n in (2000, 4000)}
     return out
+
+
+def first_start(quant: str, args) -> dict:
+    """A start with nothing kept (engine/prepared.py): transformers' model loaded, ours built
+    from it and kept for the starts that follow."""
+    from engine import LLM, EngineConfig
+
+    started = time.perf_counter()
+    LLM(EngineConfig(model=args.model, threads=args.threads, quant=quant))
+    return {"startup": time.perf_counter() - started, "rss": peak_rss_mb()}
 
 
 def forked(llm, ids, n: int, params) -> float:
@@ -210,7 +227,12 @@ def best_of(n: int, f) -> float:
 
 def child(which: str, args) -> None:
     torch.set_num_threads(args.threads)
-    result = hf(args) if which == "hf" else llama_cpp(args) if which == "llama.cpp" else ours(which, args)
+    if which.startswith("first:"):
+        result = first_start(which[6:], args)
+    elif which in ("hf", "llama.cpp"):
+        result = hf(args) if which == "hf" else llama_cpp(args)
+    else:
+        result = ours(which, args)
     if which == BEST:
         from peak import peaks  # benchmarks/peak.py
 
@@ -234,20 +256,30 @@ def main() -> None:
     names = args.only.split(",") if args.only else ["hf", "llama.cpp", *CONFIGS]
     print(f"load average {os.getloadavg()[0]:.2f} · {args.threads} threads · {args.tokens} new "
           f"tokens · greedy", flush=True)
-    results = {}
-    for _ in range(args.rounds):  # rounds interleave the configurations: a burst of load from
-        for name in names:  # elsewhere spoils one round of one configuration, not all of them
-            cmd = [sys.executable, __file__, "--child", name, *sys.argv[1:]]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
-            if line is None:
-                print(f"{name}: failed\n{done.stderr[-2000:]}", flush=True)
-                continue
-            got = json.loads(line[7:])
-            print(f"  {name:<10} {json.dumps(got)}", flush=True)
-            results[name] = merge(results.get(name), got)
-    report(results)
+    results, first = {}, {}
+    with tempfile.TemporaryDirectory() as kept:
+        os.environ["SIKAO_PREPARED_DIR"] = kept  # the children's: each quantization built once
+        for quant in sorted({CONFIGS[n]["quant"] for n in names if n in CONFIGS} - {"none"}):
+            first[quant] = run_child(f"first:{quant}", args)
+        for _ in range(args.rounds):  # rounds interleave the configurations: a burst of load from
+            for name in names:  # elsewhere spoils one round of one configuration, not all of them
+                got = run_child(name, args)
+                if got is not None:
+                    results[name] = merge(results.get(name), got)
+    report(results, first)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
+
+
+def run_child(name: str, args) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", name, *sys.argv[1:]]
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        print(f"{name}: failed\n{done.stderr[-2000:]}", flush=True)
+        return None
+    got = json.loads(line[7:])
+    print(f"  {name:<10} {json.dumps(got)}", flush=True)
+    return got
 
 
 def merge(old: dict | None, new: dict) -> dict:
@@ -269,10 +301,10 @@ def merge(old: dict | None, new: dict) -> dict:
     return out
 
 
-def report(r: dict) -> None:
+def report(r: dict, first: dict) -> None:
     from report import summary  # benchmarks/report.py
 
-    print(summary(r, BEST))
+    print(summary(r, BEST, first))
 
 
 if __name__ == "__main__":

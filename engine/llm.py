@@ -18,10 +18,8 @@ from engine.beam import beam_search
 from engine.config import EngineConfig
 from engine.detok import Detokenizer, StopMatcher
 from engine.errors import PromptTooLong
-from engine.loader import load, trim_heap
-from engine.model import from_hf, supports
+from engine.loader import load
 from engine.prefix import PrefixCache
-from engine.quant import choose, quantize
 from engine.runner import FastRunner, HFRunner
 from engine.sampling import SamplingParams, sample
 from engine.sequence import FINISHED, RUNNING, Sequence, StepOutput, make_generator
@@ -42,25 +40,16 @@ class LLM:
         self.config = config or EngineConfig(**overrides)
         loaded = load(self.config, progress)
         self.tokenizer, self.device, self.dtype = loaded.tokenizer, loaded.device, loaded.dtype
-        self.name, self.path = loaded.name, loaded.path
-        hf_config = loaded.hf_model.config
-        self.max_model_len = self.config.max_model_len or getattr(
-            hf_config, "max_position_embeddings", 4096)
-        self.fast = self.config.fast and supports(hf_config)
-        self.quant = choose(self.config.quant, self.device, self.path)
+        self.name, self.path, self.quant = loaded.name, loaded.path, loaded.quant
+        self.model, self.fast, self.eos_ids = loaded.model, loaded.fast, loaded.eos_ids
+        self.max_model_len = self.config.max_model_len or loaded.max_len
         if self.fast:
-            self.model = from_hf(loaded.hf_model, self.quant)
             self.runner = FastRunner(self.model, self.device, compile=self.config.compile,
                                      cuda_graphs=self.config.cuda_graphs)
             self.prefix = PrefixCache(self.config.prefix_cache_mb << 20)
         else:
             self.prefix = None
-            self.model = loaded.hf_model
-            quantize(self.model.get_decoder(), self.quant, self.dtype)  # the head stays as loaded
             self.runner = HFRunner(self.model, self.device)
-        self.eos_ids = _eos_ids(self.tokenizer, loaded.hf_model)
-        del loaded  # what remains of the HF model, for the fast path
-        trim_heap()
         self.seqs: dict[int, Sequence] = {}
         self._ids = count()
         self.lock = threading.RLock()  # the server adds requests while another thread steps
@@ -253,10 +242,3 @@ def _output(seq: Sequence) -> Output:
     return Output(seq.output_text, list(seq.output_ids), seq.finish_reason, seq.n_prompt,
                   list(seq.logprobs), list(seq.confidences))
 
-
-def _eos_ids(tokenizer, hf_model) -> set[int]:
-    ids = {tokenizer.eos_token_id}
-    gen = getattr(hf_model, "generation_config", None)
-    eos = getattr(gen, "eos_token_id", None)
-    ids.update(eos if isinstance(eos, list) else [eos])
-    return {i for i in ids if i is not None}

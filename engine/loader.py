@@ -1,16 +1,23 @@
-"""Load a resolved model: device and dtype chosen automatically (CUDA bf16 > MPS fp16 > CPU fp32),
-overridable; our fast forward for the llama family, HF modeling for the rest."""
+"""Load a model: device and dtype chosen automatically (CUDA bf16 > MPS fp16 > CPU fp32),
+overridable; our fast forward for the llama family, HF modeling for the rest; the fast model
+read back as built where engine/prepared.py kept it."""
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
+from engine import prepared
 from engine.config import EngineConfig
 from engine.errors import ModelError
+from engine.model import from_hf, supports
+from engine.quant import choose, quantize
 from engine.resolve import resolve
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
@@ -19,12 +26,16 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
 
 @dataclass
 class Loaded:
-    hf_model: object
+    model: nn.Module  # ours on the fast path, else transformers' (both quantized as asked)
+    fast: bool
     tokenizer: object
     device: torch.device
     dtype: torch.dtype
+    quant: str
     name: str
     path: str
+    max_len: int  # the model's context length
+    eos_ids: set[int]
 
 
 def pick_device(pref: str | None) -> torch.device:
@@ -74,21 +85,76 @@ def default_threads() -> int:
 
 
 def load(cfg: EngineConfig, progress=None) -> Loaded:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
+    """The model and tokenizer `cfg` names, ready to run."""
     torch.set_num_threads(cfg.threads or default_threads())
     resolved = resolve(cfg.model, progress)
     device = pick_device(cfg.device)
     dtype = pick_dtype(device, cfg.dtype)
+    quant = choose(cfg.quant, device, str(resolved.path))
+    kept = prepared.location(resolved.path, quant, device, dtype) if cfg.fast else None
+    if kept and (built := prepared.read(kept)):
+        tokenizer, fast = load_tokenizer(resolved.path, built.tokenizer_class), True
+    else:
+        hf_model, tokenizer = load_hf(resolved.path, device, dtype)
+        fast = cfg.fast and supports(hf_model.config)
+        built = _build(hf_model, tokenizer, quant, fast)
+        del hf_model  # what from_hf left of it
+        if kept and fast:
+            prepared.write(kept, built)
+    trim_heap()
+    eos = {tokenizer.eos_token_id, *built.eos_ids} - {None}
+    return Loaded(built.model, fast, tokenizer, device, dtype, quant, resolved.name,
+                  str(resolved.path), built.max_len, eos)
+
+
+def load_hf(path: Path, device: torch.device, dtype: torch.dtype):
+    """transformers' model and tokenizer for the model directory `path`."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
     hf_logging.disable_progress_bar()  # "Loading weights" bars for a sub-second load are noise
+    tokenizer = load_tokenizer(path)
+    with _one_line(path):
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    return model.to(device).eval(), tokenizer
+
+
+def load_tokenizer(path: Path, cls: str | None = None):
+    """The tokenizer AutoTokenizer picks for `path`, or straight from the class it picked before
+    (`module:name`): the lookup alone imports ~1 s of transformers the class does not need."""
+    with _one_line(path):
+        if cls:
+            module, name = cls.split(":")
+            try:
+                return getattr(importlib.import_module(module), name).from_pretrained(path)
+            except (ImportError, AttributeError):  # transformers moved it since: look it up again
+                pass
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(path)
+
+
+@contextmanager
+def _one_line(path: Path):
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-        model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=dtype)
+        yield
     except (OSError, ValueError, KeyError) as err:
-        raise ModelError(f"can't load model from {resolved.path}: {str(err).splitlines()[0]}") from None
-    model.to(device).eval()
-    return Loaded(model, tokenizer, device, dtype, resolved.name, str(resolved.path))
+        raise ModelError(f"can't load model from {path}: {str(err).splitlines()[0]}") from None
+
+
+def _build(hf_model, tokenizer, quant: str, fast: bool) -> prepared.Prepared:
+    """Our model from transformers' (fast), else theirs, quantized in place."""
+    c = hf_model.config
+    gen = getattr(getattr(hf_model, "generation_config", None), "eos_token_id", None)
+    eos = gen if isinstance(gen, list) else [gen]
+    cls = type(tokenizer)
+    if fast:
+        model = from_hf(hf_model, quant)
+    else:
+        model = hf_model
+        quantize(model.get_decoder(), quant, model.dtype)  # the head stays as loaded
+    return prepared.Prepared(model, f"{cls.__module__}:{cls.__qualname__}",
+                             getattr(c, "max_position_embeddings", 4096), eos)
 
 
 def trim_heap() -> None:

@@ -20,3 +20,9 @@ def models_dir() -> Path:
 def kernels_dir() -> Path:
     """CPU kernels compiled for this machine: SIKAO_KERNELS_DIR, else <user cache dir>/kernels."""
     return _cache("kernels", "SIKAO_KERNELS_DIR")
+
+
+def prepared_dir() -> Path:
+    """Models as built for this CPU (engine/prepared.py): SIKAO_PREPARED_DIR, else <user cache
+    dir>/prepared."""
+    return _cache("prepared", "SIKAO_PREPARED_DIR")

@@ -4,12 +4,14 @@ import os
 
 import pytest
 
-from engine.paths import kernels_dir, models_dir
+from engine.paths import kernels_dir, models_dir, prepared_dir
 
-# The converted bundled model and the compiled CPU kernels are the caches tests share (converting
-# takes ~20 s): pinned to the user's real dirs before any test points SIKAO_CACHE_DIR elsewhere.
+# The converted bundled model, the compiled CPU kernels and the models as built are the caches
+# tests share (converting takes ~20 s): pinned to the user's real dirs before any test points
+# SIKAO_CACHE_DIR elsewhere.
 os.environ["SIKAO_MODELS_DIR"] = str(models_dir())
 os.environ["SIKAO_KERNELS_DIR"] = str(kernels_dir())
+os.environ["SIKAO_PREPARED_DIR"] = str(prepared_dir())
 
 
 @pytest.fixture(autouse=True)

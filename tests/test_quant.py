@@ -8,9 +8,10 @@ import torch.nn.functional as F
 
 from engine import EngineConfig, SamplingParams
 from engine.cpu.build import library
-from engine.loader import load
+from engine.loader import load_hf
 from engine.model import from_hf
 from engine.quant import Int4Linear, Int8Embedding, Int8Linear, int4_weights, perplexity
+from engine.resolve import resolve
 from engine.runner import FastRunner
 
 TEXT = (Path(__file__).parent / "fixtures" / "engine" / "ppl.txt").read_text()
@@ -19,10 +20,11 @@ TEXT = (Path(__file__).parent / "fixtures" / "engine" / "ppl.txt").read_text()
 @pytest.fixture(scope="module")
 def models():
     out = {}
+    path, cpu = resolve("default").path, torch.device("cpu")
     for mode in ("none", "int8", "int4"):
-        loaded = load(EngineConfig())
-        out[mode] = from_hf(loaded.hf_model, mode)
-    out["ids"] = loaded.tokenizer.encode(TEXT)
+        hf_model, tokenizer = load_hf(path, cpu, torch.float32)
+        out[mode] = from_hf(hf_model, mode)
+    out["ids"] = tokenizer.encode(TEXT)
     return out
 
 
