@@ -114,3 +114,23 @@ def test_a_start_from_the_kept_model_holds_a_third_of_the_memory(fresh):
              for _ in range(2)]
     assert len(list(fresh.glob("*.pt"))) == 1
     assert peaks[1] < peaks[0] / 2.5, peaks  # measured: 1,432 against 375 MB
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "qwen3"])
+def test_each_family_reads_back_to_the_same_logits(family, fresh):
+    """qkv biases (qwen2), q/k norms (qwen3) and an untied head (llama here) survive the file."""
+    from engine.model import from_hf
+    from engine.runner import FastRunner
+    from tests.test_engine_families import tiny
+
+    built = from_hf(tiny(family), "int4")
+    prepared.write(fresh / f"tiny-{family}-0000000000000000.pt",
+                   prepared.Prepared(built, "m:c", 1024, [2]))
+    read = prepared.read(fresh / f"tiny-{family}-0000000000000000.pt")
+    assert read.max_len == 1024 and read.eos_ids == [2]
+    logits = []
+    for model in (built, read.model):
+        runner = FastRunner(model, torch.device("cpu"))
+        first = runner.prefill(0, list(range(3, 19)), 0)
+        logits.append(torch.stack([first, runner.decode([0], [7], [16])[0]]))
+    assert torch.equal(*logits)
