@@ -84,7 +84,7 @@ class Dig:
         if out.text:
             kind, sink = (ThinkingDelta, b.thinking) if b.phase == "think" else (AnswerDelta, b.answer)
             sink.append(out.text)
-            self.live.emit(kind(out.text, branch=b.index, confidence=out.confidence))
+            self.live.delta(kind, out.text, b.index, out.confidence)
             b.buf += out.text
             while STEP_BREAK in b.buf.lstrip("\n"):
                 head, _, b.buf = b.buf.lstrip("\n").partition(STEP_BREAK)

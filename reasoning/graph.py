@@ -56,8 +56,10 @@ def build(live: Live):
 
 def _node(live: Live, fn):
     def run(state: State) -> dict:
-        live.emit = get_stream_writer()
-        return fn(live, state)
+        live.writer = get_stream_writer()
+        update = fn(live, state)
+        live.flush()  # the writer is this node's: what it holds back goes out before it ends
+        return update
 
     return run
 

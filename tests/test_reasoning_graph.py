@@ -201,3 +201,29 @@ def test_run_stays_the_entry_function_after_the_graph_is_imported():
     import reasoning.entry  # noqa: F401  (a submodule named `run` used to rebind the name)
 
     assert callable(reasoning.run) and reasoning.run.__module__ == "reasoning"
+
+
+def test_deltas_are_held_back_and_written_together(monkeypatch):
+    """At most one write of held-back deltas each FLUSH seconds, each kind and branch joined with
+    its tokens' mean confidence, and every other event after the deltas before it."""
+    from types import SimpleNamespace
+
+    from reasoning import live as live_module
+
+    clock = SimpleNamespace(now=100.0)
+    monkeypatch.setattr(live_module, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    out = []
+    live = live_module.Live(None, Options(), [], "off", writer=out.append)
+    live.delta(ThinkingDelta, "a", 0, 0.5)  # the first goes out at once
+    live.delta(ThinkingDelta, "b", 0, 1.0)
+    live.delta(ThinkingDelta, "c", 1, 2.0)
+    live.delta(ThinkingDelta, "d", 0, 3.0)
+    assert out == [ThinkingDelta("a", 0, 0.5)]
+    live.emit(Notice("n", "a notice"))
+    assert out[1:] == [ThinkingDelta("bd", 0, 2.0), ThinkingDelta("c", 1, 2.0), Notice("n", "a notice")]
+    live.delta(AnswerDelta, "e", 0, 1.0)
+    clock.now += 1.5 * live_module.FLUSH
+    live.delta(AnswerDelta, "f", 0, 2.0)
+    assert out[4:] == [AnswerDelta("ef", 0, 1.5)]
+    live.flush()
+    assert len(out) == 5  # nothing was held back
