@@ -21,6 +21,7 @@ class ThinkingDelta(Event):
     branch: int = 0
     # DeepConf token confidence of the tokens behind this delta (mean over them); None when unknown.
     confidence: float | None = None
+    tokens: int = 1  # the tokens behind it (reasoning/live.py writes a few together)
 
 
 @dataclass
@@ -28,6 +29,7 @@ class AnswerDelta(Event):
     text: str
     branch: int = 0
     confidence: float | None = None
+    tokens: int = 1
 
 
 @dataclass

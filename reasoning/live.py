@@ -65,7 +65,7 @@ class Live:
 
     def flush(self) -> None:
         for (kind, branch), (texts, confs) in self.pending.items():
-            self.writer(kind("".join(texts), branch=branch, confidence=sum(confs) / len(confs)))
+            self.writer(kind("".join(texts), branch, sum(confs) / len(confs), len(texts)))
         self.pending.clear()
         self.flushed = time.monotonic()
 

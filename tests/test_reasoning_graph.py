@@ -220,10 +220,10 @@ def test_deltas_are_held_back_and_written_together(monkeypatch):
     live.delta(ThinkingDelta, "d", 0, 3.0)
     assert out == [ThinkingDelta("a", 0, 0.5)]
     live.emit(Notice("n", "a notice"))
-    assert out[1:] == [ThinkingDelta("bd", 0, 2.0), ThinkingDelta("c", 1, 2.0), Notice("n", "a notice")]
+    assert out[1:] == [ThinkingDelta("bd", 0, 2.0, 2), ThinkingDelta("c", 1, 2.0), Notice("n", "a notice")]
     live.delta(AnswerDelta, "e", 0, 1.0)
     clock.now += 1.5 * live_module.FLUSH
     live.delta(AnswerDelta, "f", 0, 2.0)
-    assert out[4:] == [AnswerDelta("ef", 0, 1.5)]
+    assert out[4:] == [AnswerDelta("ef", 0, 1.5, 2)]
     live.flush()
     assert len(out) == 5  # nothing was held back

@@ -15,7 +15,9 @@ import pytest
 from app.common import load_llm
 from app.store import Store
 from reasoning import Options
-from tui.app import ChatApp
+from reasoning.events import AnswerDelta
+from tui import app as tui_app
+from tui.app import ChatApp, Progressed
 from tui.widgets.answer import Answer
 from tui.widgets.bars import LoadBar, TopBar
 from tui.widgets.conversation import Conversation
@@ -97,6 +99,29 @@ async def test_escape_stops_and_keeps_the_partial_answer(llm, store):
         answer = app.query_one(Answer)
         assert answer.text == reply["content"] and "incomplete" in answer.note
         assert app.query_one(Prompt).text == "typed while it streams"
+
+
+async def test_live_updates_are_spaced_and_none_is_left_waiting(llm, store, monkeypatch):
+    """An event that comes within 1/UPDATES s of the last shown waits in the job and is shown
+    when that time comes, with no later event to prompt it."""
+    monkeypatch.setattr(tui_app, "UPDATES", 1)
+    app = ChatApp(store, Options(think=False, max_tokens=2, seed=1), llm=llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ask(pilot, app, "Hi")
+        await settle(pilot, app)
+        answer = app.query_one(Answer)
+        job, before = app.session.job(app.cid, app.leaf), answer.text
+        app.job, app.live, app.shown, answer.live, answer.fed = job, answer, 0.0, True, 0
+        job.add(AnswerDelta(" one"))
+        app.post_message(Progressed(job))
+        await pilot.pause()
+        job.add(AnswerDelta(" two"))
+        app.post_message(Progressed(job))
+        await pilot.pause()
+        assert answer.text == before + " one"  # shown under a second ago: " two" waits
+        await pilot.pause(1.5)
+        assert answer.text == before + " one two"
+        app.job = None
 
 
 async def test_sidebar_search_finds_an_old_conversation(llm, store):

@@ -120,6 +120,21 @@ async def test_branch_tree_shows_confidence_pruning_and_the_vote():
         assert answer.thinking.body.content == "Six times seven… "  # the lead branch's thought
 
 
+def test_a_delta_counts_the_tokens_behind_it():
+    """reasoning/live.py writes a few tokens as one delta: the counts and the running mean of the
+    confidence go by tokens, not deltas."""
+    from tui.session import Job
+    from tui.widgets.branch_tree import BranchTree
+
+    tree, job = BranchTree(), Job(1, 1, Options())
+    for delta in (ThinkingDelta("ab", branch=1, confidence=2.0, tokens=2),
+                  AnswerDelta("c", branch=1, confidence=5.0)):
+        tree.feed(delta)
+        job.add(delta)
+    assert tree.branches[1]["tokens"] == job.tokens == 3
+    assert tree.branches[1]["conf"] == pytest.approx(3.0)
+
+
 @pytest.fixture(scope="module")
 def llm():
     return load_llm()

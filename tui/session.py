@@ -2,7 +2,6 @@
 the history store, and the answer being generated (a Job), run in a worker thread."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -27,7 +26,7 @@ class Job:
     message_id: int | None = None  # the assistant row, once the recorder has written it
     stop: threading.Event = field(default_factory=threading.Event)
     done: bool = False
-    tokens: int = 0  # deltas streamed so far, until `stats` (from Done) gives the exact count
+    tokens: int = 0  # tokens streamed so far, until `stats` (from Done) gives the exact count
     first: float | None = None  # the first delta's arrival
     searches: int = 0
     stats: Stats | None = None
@@ -35,7 +34,7 @@ class Job:
     def add(self, event: Event) -> None:
         self.events.append((time.monotonic(), event))
         if isinstance(event, (ThinkingDelta, AnswerDelta)):
-            self.tokens += 1
+            self.tokens += event.tokens
             self.first = self.first or self.events[-1][0]
         elif isinstance(event, SearchQuery):
             self.searches += 1
@@ -45,17 +44,6 @@ class Job:
     def tok_per_s(self, now: float) -> float:
         first = self.first - self.started if self.first is not None else 0.0
         return rate(self.tokens, now - self.started, first)
-
-
-def engine_threads() -> int | None:
-    """A core left to the interface: Textual renders every token on the main thread, and a
-    decode step's barriers wait for whichever engine thread that preempts. Measured headless on
-    a 2-core machine: 322 tok/s with 1 engine thread, 203-238 with 2 (8 branches: 1,031 and
-    807-868). OMP_NUM_THREADS, when set, still wins."""
-    # torch comes with engine.loader: imported with the model, not at the app's start
-    from engine.loader import default_threads
-
-    return None if os.environ.get("OMP_NUM_THREADS") else max(1, default_threads() - 1)
 
 
 class Session:
@@ -68,7 +56,7 @@ class Session:
         """The model, loading it on first use; a second caller waits for the first's load."""
         with self.lock:
             if self.llm is None:
-                self.llm = load_llm(**self.model_args, progress=progress, threads=engine_threads())
+                self.llm = load_llm(**self.model_args, progress=progress)
             return self.llm
 
     def job(self, cid: int, user_id: int) -> Job:

@@ -33,10 +33,11 @@ class BranchTree(Tree):
         match event:
             case ThinkingDelta(branch=b) | AnswerDelta(branch=b):
                 info = self.branches.setdefault(b, {})
-                info["tokens"] = info.get("tokens", 0) + 1
+                info["tokens"] = info.get("tokens", 0) + event.tokens
                 if event.confidence is not None:  # a running mean of the token confidence
-                    n = info.get("scored", 0) + 1
-                    info["conf"] = info.get("conf", 0.0) + (event.confidence - info.get("conf", 0.0)) / n
+                    n = info.get("scored", 0) + event.tokens
+                    info["conf"] = (info.get("conf", 0.0)
+                                    + (event.confidence - info.get("conf", 0.0)) * event.tokens / n)
                     info["scored"] = n
                 return False
             case BranchStarted(branch=b, parent=parent):
