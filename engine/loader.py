@@ -146,7 +146,7 @@ def _build(hf_model, tokenizer, quant: str, fast: bool) -> prepared.Prepared:
     """Our model from transformers' (fast), else theirs, quantized in place."""
     c = hf_model.config
     gen = getattr(getattr(hf_model, "generation_config", None), "eos_token_id", None)
-    eos = gen if isinstance(gen, list) else [gen]
+    eos = [i for i in (gen if isinstance(gen, list) else [gen]) if i is not None]
     cls = type(tokenizer)
     if fast:
         model = from_hf(hf_model, quant)

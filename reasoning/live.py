@@ -43,7 +43,7 @@ class Live:
     started: float = field(default_factory=time.monotonic)
     first: float | None = None  # when the engine gave the first token (the prompt's prefill done)
     out_of_time: bool = False
-    pending: dict = field(default_factory=dict)  # (delta kind, branch) -> [texts, confidences]
+    pending: dict = field(default_factory=dict)  # (delta kind, branch) -> (texts, confidences)
     flushed: float = 0.0  # when pending deltas were last written
 
     def emit(self, event: Event) -> None:
