@@ -233,3 +233,34 @@ def test_metrics_are_prometheus_text(served, client):
         assert f"\n{name}" in text
     assert 'sikao_requests_total{endpoint="/v1/completions",status="200"}' in text
     assert 'sikao_time_to_first_token_seconds_bucket{le="+Inf"}' in text
+
+
+def test_outputs_reach_the_event_loop_in_spaced_handoffs(monkeypatch):
+    """One hand-off each FLUSH seconds at most, a finished output's at once with what was held
+    back, and an error after what was held back."""
+    from types import SimpleNamespace
+
+    from engine.sequence import StepOutput
+    from engine.serve import server as server_module
+
+    clock = SimpleNamespace(now=100.0)
+    monkeypatch.setattr(server_module, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    got = []
+    loop = SimpleNamespace(call_soon_threadsafe=lambda put, item: put(item))
+    handoff = server_module.Handoff(loop, got.append)
+
+    def out(token, finished=False):
+        return StepOutput(1, token, f"t{token}", 0.0, 0.0, finished=finished)
+
+    handoff([out(1)])  # the first at once
+    handoff([out(2)])
+    handoff([out(3)])
+    assert [[o.token_id for o in outs] for outs in got] == [[1]]
+    clock.now += 1.5 * server_module.FLUSH
+    handoff([out(4)])
+    handoff([out(5, finished=True)])
+    assert [[o.token_id for o in outs] for outs in got] == [[1], [2, 3, 4], [5]]
+    handoff([out(6)])  # a new stretch, just after the last hand-off
+    error = RuntimeError("the engine failed")
+    handoff(error)
+    assert [o.token_id for o in got[3]] == [6] and got[4] is error

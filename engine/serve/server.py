@@ -3,6 +3,7 @@ one way a plain request gets its outputs (from the cache, or by joining the batc
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -12,6 +13,8 @@ from engine.serve.cache import LRU
 from engine.serve.loop import EngineLoop, Ticket
 from engine.serve.metrics import Metrics
 from engine.serve.protocol import ApiError, Job, Limits
+
+FLUSH = 1 / 60  # seconds between hand-offs of a request's outputs to the event loop (Handoff)
 
 
 @dataclass
@@ -61,7 +64,7 @@ class Server:
                 yield out
             return
         loop, inbox = asyncio.get_running_loop(), asyncio.Queue()
-        ticket = Ticket(ids, job.params, lambda outs: loop.call_soon_threadsafe(inbox.put_nowait, outs))
+        ticket = Ticket(ids, job.params, Handoff(loop, inbox.put_nowait))
         self.engine.submit(ticket)
         seen = []
         try:
@@ -79,3 +82,24 @@ class Server:
                         return
         finally:
             self.engine.cancel(ticket)
+
+
+class Handoff:
+    """A ticket's outputs, handed to the event loop at most every FLUSH seconds: each hand-off
+    wakes the loop's thread, which shares the cores with the engine. One that finishes goes at
+    once, with what was held back; so does an error."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, put):
+        self.loop, self.put, self.held, self.last = loop, put, [], 0.0
+
+    def __call__(self, outs: list[StepOutput] | Exception) -> None:
+        if isinstance(outs, Exception):
+            if self.held:
+                self.loop.call_soon_threadsafe(self.put, self.held)
+            self.loop.call_soon_threadsafe(self.put, outs)
+            return
+        self.held += outs
+        now = time.monotonic()
+        if outs[-1].finished or now - self.last >= FLUSH:
+            self.loop.call_soon_threadsafe(self.put, self.held)
+            self.held, self.last = [], now
