@@ -91,7 +91,7 @@ def write(file: Path, prepared: Prepared) -> None:
                 old.unlink(missing_ok=True)
         for old in sorted(file.parent.glob("*.pt"), key=_mtime)[:-KEEP]:
             old.unlink(missing_ok=True)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:  # torch.save's writer raises RuntimeError on a full disk
         log.warning("can't keep the prepared model in %s: %s", file.parent, err)
     finally:
         tmp.unlink(missing_ok=True)

@@ -134,3 +134,14 @@ def test_each_family_reads_back_to_the_same_logits(family, fresh):
         first = runner.prefill(0, list(range(3, 19)), 0)
         logits.append(torch.stack([first, runner.decode([0], [7], [16])[0]]))
     assert torch.equal(*logits)
+
+
+def test_a_file_that_cannot_be_written_is_only_a_warning(fresh, monkeypatch, caplog):
+    def full(obj, f):  # what torch.save raises on a full disk
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(prepared.torch, "save", full)
+    llm = LLM(EngineConfig(quant="int4"))
+    assert "can't keep the prepared model" in caplog.text
+    assert llm.generate([PROMPT], GREEDY)[0].token_ids
+    assert not list(fresh.glob("*"))  # nor a half-written file left behind
