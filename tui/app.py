@@ -26,7 +26,7 @@ from tui.widgets.sidebar import Sidebar
 # Live answer updates a second, at most (Rich's Live makes 4). Each has Textual lay out and
 # repaint the screen, ~7 ms of the main thread, which shares the cores with the engine. Measured
 # headless, 2 cores, 512 tokens, medians of 4: 10 a second 450 tok/s (engine on both cores;
-# 371 on one), 15: 316, 20: 285, one a delta (up to 60): 250-290. The CLI decodes at ~700.
+# 371 on one), 15: 316, 20: 285, one a delta (up to 60): 250-310. The CLI decodes at ~700.
 UPDATES = 10
 
 
