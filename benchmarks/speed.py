@@ -9,7 +9,9 @@ token. Peers: HF `generate()` fp32 and llama.cpp (llama-cpp-python) on the same 
 Then: resuming after 200 appended tokens on a 2,000- vs a 200-token context, decoding after a
 2,000- and a 4,000-token context, and the rooflines: bytes per token / measured memory bandwidth
 for one stream, multiply-adds / the CPU's measured peak (benchmarks/peak.py) for the compute-bound
-8-row step and for the attention a longer context adds to a resume.
+8-row step and for the attention a longer context adds to a resume. Each quantization's first
+start, which builds the model and keeps it (engine/prepared.py, in a folder of this run's), is
+measured in a process of its own; the configurations' starts then read the kept model.
 """
 from __future__ import annotations
 
