@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import pickle
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from engine.paths import prepared_dir
 
 ENGINE = Path(__file__).parent
 KEEP = 8
+STALE = 3600  # seconds after which a half-written file is taken as abandoned
 log = logging.getLogger(__name__)
 
 
@@ -83,6 +85,9 @@ def write(file: Path, prepared: Prepared) -> None:
     tmp = file.with_name(f"{file.name}.tmp{os.getpid()}")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
+        for stale in file.parent.glob("*.pt.tmp*"):  # left by a process killed while writing
+            if time.time() - _mtime(stale) > STALE:
+                stale.unlink(missing_ok=True)
         torch.save(prepared, tmp)
         os.replace(tmp, file)  # a reader never sees half a file
         stem = file.name.rsplit("-", 1)[0]

@@ -1,7 +1,9 @@
 """The model as built, kept on disk (engine/prepared.py): read back instead of built, the same
 model once read, rebuilt when the file is damaged or the build's inputs change, and bounded."""
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -145,3 +147,13 @@ def test_a_file_that_cannot_be_written_is_only_a_warning(fresh, monkeypatch, cap
     assert "can't keep the prepared model" in caplog.text
     assert llm.generate([PROMPT], GREEDY)[0].token_ids
     assert not list(fresh.glob("*"))  # nor a half-written file left behind
+
+
+def test_a_file_left_half_written_is_cleared_once_stale(fresh):
+    fresh.mkdir()
+    old, new = fresh / "m-int4-float32-0.pt.tmp123", fresh / "m-int4-float32-1.pt.tmp456"
+    for f in (old, new):
+        f.write_bytes(b"half a file")
+    os.utime(old, (time.time() - 2 * prepared.STALE,) * 2)
+    LLM(EngineConfig(quant="int4"))  # builds and keeps: the folder is tidied first
+    assert not old.exists() and new.exists()  # the recent one may be another process's
