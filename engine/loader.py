@@ -8,6 +8,7 @@ import importlib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from torch import nn
 
 from engine import prepared
 from engine.config import EngineConfig
+from engine.convert import stderr_progress
 from engine.errors import ModelError
 from engine.model import from_hf, supports
 from engine.quant import choose, quantize
@@ -97,7 +99,10 @@ def load(cfg: EngineConfig, progress=None) -> Loaded:
     else:
         hf_model, tokenizer = load_hf(resolved.path, device, dtype)
         fast = cfg.fast and supports(hf_model.config)
-        built = _build(hf_model, tokenizer, quant, fast)
+        # a build that is kept happens once: say what the wait is
+        report = partial(progress or stderr_progress,
+                         f"Preparing {resolved.name} for this CPU, once") if kept else None
+        built = _build(hf_model, tokenizer, quant, fast, report)
         del hf_model  # what from_hf left of it
         if kept and fast:
             prepared.write(kept, built)
@@ -142,14 +147,14 @@ def _one_line(path: Path):
         raise ModelError(f"can't load model from {path}: {str(err).splitlines()[0]}") from None
 
 
-def _build(hf_model, tokenizer, quant: str, fast: bool) -> prepared.Prepared:
+def _build(hf_model, tokenizer, quant: str, fast: bool, progress=None) -> prepared.Prepared:
     """Our model from transformers' (fast), else theirs, quantized in place."""
     c = hf_model.config
     gen = getattr(getattr(hf_model, "generation_config", None), "eos_token_id", None)
     eos = [i for i in (gen if isinstance(gen, list) else [gen]) if i is not None]
     cls = type(tokenizer)
     if fast:
-        model = from_hf(hf_model, quant)
+        model = from_hf(hf_model, quant, progress)
     else:
         model = hf_model
         quantize(model.get_decoder(), quant, model.dtype)  # the head stays as loaded

@@ -182,9 +182,10 @@ def supports(hf_config) -> bool:
 
 
 @torch.no_grad()
-def from_hf(hf_model, quant: str = "none") -> Transformer:
+def from_hf(hf_model, quant: str = "none", progress=None) -> Transformer:
     """Our model from a loaded HF one, built a layer at a time: each HF layer's weights are fused
-    (and quantized) and then released, so peak memory stays near one model plus one layer."""
+    (and quantized) and then released, so peak memory stays near one model plus one layer.
+    `progress(fraction)` after each layer."""
     c = hf_model.config
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     sd = hf_model.state_dict()
@@ -206,6 +207,8 @@ def from_hf(hf_model, quant: str = "none") -> Transformer:
         for key in [k for k in sd if k.startswith(f"model.layers.{i}.")]:
             del sd[key]
         hf_model.model.layers[i].to("meta")  # frees the HF copy of this layer
+        if progress:
+            progress((i + 1) / a.n_layers)
     loaded_embed = sd["model.embed_tokens.weight"]
     loaded_head = sd.get("lm_head.weight", loaded_embed)
     embed = loaded_embed.clone()

@@ -157,3 +157,14 @@ def test_a_file_left_half_written_is_cleared_once_stale(fresh):
     os.utime(old, (time.time() - 2 * prepared.STALE,) * 2)
     LLM(EngineConfig(quant="int4"))  # builds and keeps: the folder is tidied first
     assert not old.exists() and new.exists()  # the recent one may be another process's
+
+
+def test_a_build_that_is_kept_shows_its_progress(fresh):
+    seen = []
+    LLM(EngineConfig(quant="int4"), progress=lambda message, fraction: seen.append((message, fraction)))
+    assert seen and all("for this CPU, once" in message for message, _ in seen)
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    seen.clear()
+    LLM(EngineConfig(quant="int4"), progress=lambda message, fraction: seen.append((message, fraction)))
+    assert seen == []  # read back: nothing to wait for
