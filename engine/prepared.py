@@ -51,9 +51,10 @@ def location(path: Path, quant: str, device: torch.device, dtype: torch.dtype) -
     if device.type != "cpu" or quant == "none":
         return None
     weights = sorted([*path.glob("*.safetensors"), *path.glob("*.bin"), path / "config.json"])
+    stamps = [(f.name, f.stat()) for f in weights]
     code = sorted(f for f in ENGINE.rglob("*") if f.suffix in (".py", ".cpp", ".h"))
     digest = hashlib.sha256()
-    for part in [*(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in weights),
+    for part in [*(f"{name}:{st.st_size}:{st.st_mtime_ns}" for name, st in stamps),
                  quant, str(dtype), torch.__version__, build._cpu_id(),
                  str(build.library() is not None)]:
         digest.update(part.encode() + b"\0")
