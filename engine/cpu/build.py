@@ -1,9 +1,11 @@
 """Compile the kernels (*.cpp here) for this CPU once, cache the library, load it with ctypes.
 
 Built with -march=native into a file keyed by the sources, the flags and the CPU's features, so a
-cache shared between machines never hands one a library with instructions it lacks. Without a
-compiler, without AVX512-VNNI/BF16, or with SIKAO_NATIVE=0, `library()` is None and the engine
-keeps torch's kernels (slower for several rows, same results within quantization error).
+cache shared between machines never hands one a library with instructions it lacks. The kernels
+are written for AVX-512 (VNNI, BF16); on a CPU with AVX2 and FMA alone, avx2.h stands in for
+those instructions. Without a compiler, on other CPUs (ARM among them), or with SIKAO_NATIVE=0,
+`library()` is None and the engine keeps torch's kernels (slower, same results within
+quantization error).
 """
 from __future__ import annotations
 
@@ -42,10 +44,18 @@ SIGNATURES = {
 }
 
 
-def supported() -> bool:
-    return (os.environ.get("SIKAO_NATIVE", "1") != "0"
-            and torch.cpu._is_avx512_supported() and torch.cpu._is_vnni_supported()
+def avx512() -> bool:
+    """The ISA the kernels are written in; without it they build for AVX2 (avx2.h)."""
+    return (torch.cpu._is_avx512_supported() and torch.cpu._is_vnni_supported()
             and torch.cpu._is_avx512_bf16_supported())
+
+
+def supported() -> bool:
+    return os.environ.get("SIKAO_NATIVE", "1") != "0" and (avx512() or _avx2_fma())
+
+
+def _avx2_fma() -> bool:
+    return torch.cpu._is_avx2_supported() and " fma" in _cpu_id()
 
 
 def _cpu_id() -> str:

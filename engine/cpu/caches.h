@@ -124,7 +124,7 @@ inline __m512 scales(const uint8_t* r, long sn, int m, int D) {
 // Values are mixed CS vectors of 16 dims at a time for up to HEADS<CS> heads: their accumulators
 // fit in registers beside the value row.
 template <int CS>
-constexpr int HEADS = 24 / CS;
+constexpr int HEADS = std::max(1, 3 * VREGS / 4 / CS);
 
 // Where a row's keys and values are read: positions [0, shared) from another row's cache holding
 // the same ones (a forked branch's prompt, read once for all its siblings), the rest its own.

@@ -1,9 +1,31 @@
-// Helpers shared by the kernels (engine/cpu/*.cpp), all AVX512.
+// Helpers shared by the kernels (engine/cpu/*.cpp), written in AVX-512 (avx2.h has it on AVX2).
 #pragma once
 #include <immintrin.h>
 #include <stdint.h>
 
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#include "avx2.h"
+#elif !defined(__AVX512F__)
+#error "the kernels need AVX-512 (VNNI, BF16) or AVX2 with FMA"
+#endif
+
+// Keeps x in a register, where GCC would load it again for every use: an AVX-512 register (on
+// AVX2 a value is a register pair, which no asm constraint names; there it is left to GCC)
+#ifdef __AVX512F__
+#define SIKAO_IN_REGISTER(x) __asm__("" : "+v"(x))
+#else
+#define SIKAO_IN_REGISTER(x) ((void)0)
+#endif
+
 namespace sikao {
+
+// 512-bit values the vector registers hold: 32 zmm, or 16 ymm as pairs. Register tiles are sized
+// by it (on AVX2, tiles sized for 32 spilled to the stack on every step of their loops).
+#ifdef __AVX512F__
+constexpr int VREGS = 32;
+#else
+constexpr int VREGS = 8;
+#endif
 
 inline __m512 bf16x16(const uint16_t* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(

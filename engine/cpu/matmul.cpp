@@ -63,6 +63,16 @@ inline void prefetch(const uint8_t* p, int bytes) {
   for (int i = 0; i < bytes; i += 64) _mm_prefetch((const char*)(p + AHEAD + i), _MM_HINT_T0);
 }
 
+// silu(v) = v / (1 + e^-v), with exp_neg's argument kept <= 0: v e^v / (1 + e^v) for v < 0
+inline __m512 silu(__m512 v) {
+  __m512 e = exp_neg(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(v)));
+  __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+  return _mm512_div_ps(_mm512_mask_mul_ps(v, neg, v, e), _mm512_add_ps(e, _mm512_set1_ps(1.f)));
+}
+
+#ifdef __AVX512F__
+constexpr int ROWS = 8;  // a tile's rows: 8 sums of 16 columns held in registers
+
 inline __m512i bcast4(const int8_t* p) { return _mm512_set1_epi32(*(const int32_t*)p); }
 
 // An int4 layer's column block. w: [G][4][64] bytes, byte 4i+j of chunk c holding column i's
@@ -138,13 +148,6 @@ struct Int8 {
   __m512 out(__m512 acc) const { return _mm512_mul_ps(acc, _mm512_loadu_ps(scales)); }
 };
 
-// silu(v) = v / (1 + e^-v), with exp_neg's argument kept <= 0: v e^v / (1 + e^v) for v < 0
-inline __m512 silu(__m512 v) {
-  __m512 e = exp_neg(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(v)));
-  __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-  return _mm512_div_ps(_mm512_mask_mul_ps(v, neg, v, e), _mm512_add_ps(e, _mm512_set1_ps(1.f)));
-}
-
 // R rows x one column block of 16 (B = 1), or x a gate block and its up block (B = 2, the
 // output silu(gate) * up): the rows' sums stay in registers over all of K.
 template <int R, int B, class W>
@@ -167,8 +170,20 @@ void tile(const Acts& a, int m0, int K, const W* w, float* y, int N) {
                      B == 2 ? _mm512_mul_ps(silu(out[0][r]), out[B - 1][r]) : out[0][r]);
 }
 
+#else
+#include "matmul_avx2.h"
+#endif
+
+// tile<R> for the R = rows (<= R0) of this tile
+template <int R0, int B, class W>
+void tiles(const Acts& a, int m0, int rows, int K, const W* w, float* y, int N) {
+  if constexpr (R0 > 1)
+    if (rows < R0) return tiles<R0 - 1, B>(a, m0, rows, K, w, y, N);
+  tile<R0, B>(a, m0, K, w, y, N);
+}
+
 // y [M, N] = x [M, K] @ W^T for packed weights of kind W (N % 16 == 0, K % 32 == 0), the column
-// blocks shared out among the team, rows in tiles of up to 8. B = 2: W's rows are a gate and an
+// blocks shared out among the team, rows in tiles of up to ROWS. B = 2: W's rows are a gate and an
 // up projection (N / 2 each) and y [M, N / 2] = silu(x gate^T) * (x up^T), the SwiGLU of llama
 // MLPs. With B = 1, a bias [N] is added.
 template <class W, int B, class P, class Q>
@@ -178,18 +193,8 @@ void columns(const Acts& a, int K, P w, Q aux, int N, float* y, const float* bia
   for (int cb = 0; cb < blocks; cb++) {
     const W block[2] = {W(w, aux, cb, K / GROUP), W(w, aux, cb + (B - 1) * blocks, K / GROUP)};
     float* yb = y + cb * 16;
-    for (int m0 = 0; m0 < M; m0 += 8) {
-      switch (std::min(8, M - m0)) {
-        case 1: tile<1, B>(a, m0, K, block, yb, n); break;
-        case 2: tile<2, B>(a, m0, K, block, yb, n); break;
-        case 3: tile<3, B>(a, m0, K, block, yb, n); break;
-        case 4: tile<4, B>(a, m0, K, block, yb, n); break;
-        case 5: tile<5, B>(a, m0, K, block, yb, n); break;
-        case 6: tile<6, B>(a, m0, K, block, yb, n); break;
-        case 7: tile<7, B>(a, m0, K, block, yb, n); break;
-        default: tile<8, B>(a, m0, K, block, yb, n); break;
-      }
-    }
+    for (int m0 = 0; m0 < M; m0 += ROWS)
+      tiles<ROWS, B>(a, m0, std::min(ROWS, M - m0), K, block, yb, n);
     if (B == 1 && bias)
       for (int m = 0; m < M; m++) {
         float* row = yb + (size_t)m * n;

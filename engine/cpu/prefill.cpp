@@ -92,7 +92,7 @@ void mix(const int32_t* p, const int32_t* v, float* o) {
         __m512bh vj[4];
         for (int x = 0; x < 4; x++) {
           vj[x] = (__m512bh)_mm512_loadu_si512(v + j * D + c + 16 * x);
-          __asm__("" : "+v"(vj[x]));  // in a register: GCC would load it again for every row
+          SIKAO_IN_REGISTER(vj[x]);
         }
         for (int r = 0; r < 4; r++) {
           const __m512bh pj = (__m512bh)_mm512_set1_epi32(p[j * ROWS + m + r]);
