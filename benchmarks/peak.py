@@ -7,14 +7,15 @@ from __future__ import annotations
 import ctypes
 from pathlib import Path
 
-from engine.cpu.build import build, supported
+from engine.cpu.build import avx512, build, supported
 
 KINDS = {"int8 dot": 0, "bf16 dot": 1, "fp32 fma": 2, "int16 dot": 3}
 
 
 def peaks(threads: int, seconds: float = 0.3) -> dict[str, float] | None:
-    """None where the kernels' instructions are missing (no AVX512-VNNI/BF16) or no compiler."""
-    if not supported():
+    """None where peak.cpp's instructions are missing (AVX512-VNNI/BF16: on AVX2 the kernels run
+    avx2.h's stand-ins, whose rates these are not) or no compiler."""
+    if not (supported() and avx512()):
         return None
     try:
         lib = ctypes.CDLL(str(build([Path(__file__).with_name("peak.cpp")], "peak")))
