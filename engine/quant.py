@@ -3,7 +3,7 @@
 int8: one symmetric scale per output channel. int4: asymmetric, a scale and a zero per group of
 `group` input columns, in the layout torch's packed int4 kernels take (w = (q - 8) * scale + zero).
 
-Kernels, in order of preference: on CPUs with AVX512-VNNI our own (engine/cpu: activations
+Kernels, in order of preference: on CPUs with AVX512-VNNI or AVX2 our own (engine/cpu: activations
 quantized to int8 per 32 values, integer dot products; 2-3x torch's for 1-8 rows); else torch's
 aten._weight_int8pack_mm and aten._weight_int4pack_mm_for_cpu, fed bf16 activations (their fp32
 paths are 20-100x slower); on CUDA the tinygemm aten._weight_int4pack_mm (bf16 only). The output

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from engine.cpu import build, ops
 from engine.quant import Int4Linear, Int8Linear, int4_weights, int8_weights
 
-native = pytest.mark.skipif(build.library() is None, reason="no AVX512-VNNI/BF16 or no compiler")
+native = pytest.mark.skipif(build.library() is None, reason="no AVX-512 or AVX2 kernels, or no compiler")
 gen = torch.Generator().manual_seed(0)
 
 

@@ -35,8 +35,7 @@ def test_perplexity_within_budget(models):
     assert perplexity(models["int4"], models["ids"]) <= base * 1.08
 
 
-@pytest.mark.skipif(library() is None or not torch.cpu._is_avx512_bf16_supported(),
-                    reason="int8 KV rows need the native kernels")
+@pytest.mark.skipif(library() is None, reason="int8 KV rows need the native kernels")
 def test_int8_kv_rows_cost_little_perplexity_against_bf16(models, monkeypatch):
     m4, ids = models["int4"], models["ids"]
     assert m4.kv_dtype == torch.uint8
@@ -65,8 +64,8 @@ def test_layers_use_the_packed_kernels_and_tied_weights_are_held_once(models):
         assert isinstance(m.lm_head, Int8Linear) and isinstance(m.embed, Int8Embedding)
         assert m.embed.table is m.lm_head and m.lm_head.kernel == kernel
     # quantized models cache K and V as int8 rows (engine/cpu/kv8.h) where the native kernels
-    # read them and the prefill attention computes in bf16 anyway
-    int8 = library() is not None and torch.cpu._is_avx512_bf16_supported()
+    # read them (engine/attention.pays)
+    int8 = library() is not None
     assert m4.kv_dtype == m8.kv_dtype == (torch.uint8 if int8 else torch.float32)
     assert models["none"].kv_dtype == torch.float32
     size = lambda m: sum(t.numel() * t.element_size() for t in [*m.parameters(), *m.buffers()])

@@ -6,7 +6,7 @@ import torch
 from engine.cpu import build, ops
 from engine.sampling import SamplingParams, apply_penalty, filtered_probs, native_nucleus, sample
 
-native = pytest.mark.skipif(build.library() is None, reason="no AVX512-VNNI/BF16 or no compiler")
+native = pytest.mark.skipif(build.library() is None, reason="no AVX-512 or AVX2 kernels, or no compiler")
 
 
 def logits_of(probs):

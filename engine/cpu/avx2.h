@@ -211,13 +211,16 @@ SIKAO_INLINE __mmask16 cmplt_epi32_mask(i512 a, i512 b) {
               _mm256_castsi256_ps(_mm256_cmpgt_epi32(b.hi, a.hi)));
 }
 SIKAO_INLINE i512 mask_mov_epi32(i512 src, __mmask16 k, i512 a) {
-  return {_mm256_blendv_epi8(src.lo, a.lo, lanes(k)), _mm256_blendv_epi8(src.hi, a.hi, lanes(k >> 8))};
+  return {_mm256_blendv_epi8(src.lo, a.lo, lanes(k)),
+          _mm256_blendv_epi8(src.hi, a.hi, lanes(k >> 8))};
+}
+SIKAO_INLINE __m256 gather8(__m256 src, unsigned k, __m256i at, const void* base, int scale) {
+  return _mm256_mask_i32gather_ps(src, (const float*)base,
+                                  _mm256_mullo_epi32(at, _mm256_set1_epi32(scale)),
+                                  _mm256_castsi256_ps(lanes(k)), 1);
 }
 SIKAO_INLINE f512 mask_i32gather_ps(f512 src, __mmask16 k, i512 at, const void* base, int scale) {
-  return {_mm256_mask_i32gather_ps(src.lo, (const float*)base, _mm256_mullo_epi32(at.lo, _mm256_set1_epi32(scale)),
-                                   _mm256_castsi256_ps(lanes(k)), 1),
-          _mm256_mask_i32gather_ps(src.hi, (const float*)base, _mm256_mullo_epi32(at.hi, _mm256_set1_epi32(scale)),
-                                   _mm256_castsi256_ps(lanes(k >> 8)), 1)};
+  return {gather8(src.lo, k, at.lo, base, scale), gather8(src.hi, k >> 8, at.hi, base, scale)};
 }
 
 // per 128-bit lane, as AVX2's own
@@ -269,11 +272,15 @@ SIKAO_INLINE __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
   return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(l, _mm256_set1_epi16(1)),
                                                 _mm256_madd_epi16(h, _mm256_set1_epi16(16))));
 }
-SIKAO_INLINE i512 dpbusd_epi32(i512 acc, i512 u, i512 s) { return SIKAO_F3(i512, dpbusd, acc, u, s); }
+SIKAO_INLINE i512 dpbusd_epi32(i512 acc, i512 u, i512 s) {
+  return SIKAO_F3(i512, dpbusd, acc, u, s);
+}
 SIKAO_INLINE __m256i dpwssd(__m256i acc, __m256i a, __m256i b) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
 }
-SIKAO_INLINE i512 dpwssd_epi32(i512 acc, i512 a, i512 b) { return SIKAO_F3(i512, dpwssd, acc, a, b); }
+SIKAO_INLINE i512 dpwssd_epi32(i512 acc, i512 a, i512 b) {
+  return SIKAO_F3(i512, dpwssd, acc, a, b);
+}
 
 // bf16 pairs: each 32-bit lane's two halves as fp32 (exact: a bf16 is a float's top half)
 SIKAO_INLINE __m256 bf16_even(__m256i a) { return _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)); }
@@ -284,7 +291,9 @@ SIKAO_INLINE __m256 dpbf16(__m256 acc, __m256i a, __m256i b) {
   return _mm256_fmadd_ps(bf16_even(a), bf16_even(b),
                          _mm256_fmadd_ps(bf16_odd(a), bf16_odd(b), acc));
 }
-SIKAO_INLINE f512 dpbf16_ps(f512 acc, bh512 a, bh512 b) { return SIKAO_F3(f512, dpbf16, acc, a, b); }
+SIKAO_INLINE f512 dpbf16_ps(f512 acc, bh512 a, bh512 b) {
+  return SIKAO_F3(f512, dpbf16, acc, a, b);
+}
 // 8 fp32 to bf16 in the low 16 bits of each lane, rounded to nearest even (NaNs stay NaNs)
 SIKAO_INLINE __m256i bf16_bits(__m256 a) {
   const __m256i x = _mm256_castps_si256(a);
@@ -295,7 +304,7 @@ SIKAO_INLINE __m256i bf16_bits(__m256 a) {
   return _mm256_blendv_epi8(r, nan, _mm256_castps_si256(_mm256_cmp_ps(a, a, _CMP_UNORD_Q)));
 }
 SIKAO_INLINE __m256i pack_bf16(f512 a) {  // 16 bf16 in order
-  // packus works per 128-bit lane: lo's and hi's halves interleave, put back in order by the permute
+  // packus works per 128-bit lane: lo's and hi's halves interleave; the permute restores them
   return _mm256_permute4x64_epi64(_mm256_packus_epi32(bf16_bits(a.lo), bf16_bits(a.hi)), 0xD8);
 }
 SIKAO_INLINE __m256bh cvtneps_pbh(f512 a) { return (__m256bh)pack_bf16(a); }

@@ -90,7 +90,9 @@ struct Int8 {
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), _mm256_set1_ps(a.scale[i + r]), acc[r]);
   }
 
-  __m256 out(__m256 acc, int h) const { return _mm256_mul_ps(acc, _mm256_loadu_ps(scales + 8 * h)); }
+  __m256 out(__m256 acc, int h) const {
+    return _mm256_mul_ps(acc, _mm256_loadu_ps(scales + 8 * h));
+  }
 };
 
 // matmul.cpp's tile, one half of the column block at a time
