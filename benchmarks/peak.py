@@ -13,8 +13,8 @@ KINDS = {"int8 dot": 0, "bf16 dot": 1, "fp32 fma": 2, "int16 dot": 3}
 
 
 def peaks(threads: int, seconds: float = 0.3) -> dict[str, float] | None:
-    """None where peak.cpp's instructions are missing (AVX512-VNNI/BF16: on AVX2 the kernels run
-    avx2.h's stand-ins, whose rates these are not) or no compiler."""
+    """None where the kernels build without peak.cpp's instructions (AVX512-VNNI/BF16: on AVX2
+    they run avx2.h's stand-ins, whose rates these are not) or there is no compiler."""
     if not (supported() and avx512()):
         return None
     try:

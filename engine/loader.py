@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from engine import prepared
+from engine.cpu import build
 from engine.config import EngineConfig
 from engine.convert import stderr_progress
 from engine.errors import ModelError
@@ -93,6 +94,11 @@ def load(cfg: EngineConfig, progress=None) -> Loaded:
     device = pick_device(cfg.device)
     dtype = pick_dtype(device, cfg.dtype)
     quant = choose(cfg.quant, device, str(resolved.path))
+    if device.type == "cpu" and build.pending():  # a wait the first start alone has: say so
+        say = partial(progress or stderr_progress, "Building the CPU kernels for this CPU, once")
+        say(0.0)
+        build.library()
+        say(1.0)
     kept = prepared.location(resolved.path, quant, device, dtype) if cfg.fast else None
     if kept and (built := prepared.read(kept)):
         tokenizer, fast = load_tokenizer(resolved.path, built.tokenizer_class), True

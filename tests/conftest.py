@@ -42,3 +42,16 @@ def exact_llm():
 @pytest.fixture(scope="session")
 def tokenizer(llm):
     return llm.tokenizer
+
+
+@pytest.fixture
+def isa(request, monkeypatch):
+    """The native kernels as built for `request.param`: this CPU's own build, or "avx2" (tests/
+    kernels.py's `native`)."""
+    from engine.cpu import build
+
+    if request.param == "avx2":
+        monkeypatch.setenv("SIKAO_ISA", "avx2")
+    build.library.cache_clear()
+    yield request.param
+    build.library.cache_clear()

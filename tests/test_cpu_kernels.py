@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 from engine.cpu import build, ops
 from engine.quant import Int4Linear, Int8Linear, int4_weights, int8_weights
+from tests.kernels import built, native
 
-native = pytest.mark.skipif(build.library() is None, reason="no AVX-512 or AVX2 kernels, or no compiler")
 gen = torch.Generator().manual_seed(0)
 
 
@@ -276,17 +276,25 @@ def test_sikao_native_0_turns_them_off(rebuilt, monkeypatch):
     assert Int8Linear(torch.randn(32, 64, generator=gen), None, torch.float32).kernel == "torch"
 
 
-@native
-def test_the_library_is_built_once_and_reused(rebuilt, tmp_path):
-    lib = build.library()
+@built
+def test_the_library_is_built_once_with_progress_and_reused(rebuilt, tmp_path):
+    from engine.config import EngineConfig
+    from engine.loader import load
+
+    assert build.pending()
+    said = []
+    load(EngineConfig(), progress=lambda message, fraction: said.append((message, fraction)))
+    assert said[:2] == [("Building the CPU kernels for this CPU, once", 0.0),
+                        ("Building the CPU kernels for this CPU, once", 1.0)]
     built = list((tmp_path / "kernels").glob("kernels-*.so"))
-    assert lib is not None and len(built) == 1
+    assert build.library() is not None and len(built) == 1 and not build.pending()
     stamp = built[0].stat().st_mtime_ns
     build.library.cache_clear()
+    assert not build.pending()  # built already: nothing to say
     assert build.library() is not None and built[0].stat().st_mtime_ns == stamp
 
 
-@native
+@built
 def test_a_build_keeps_only_the_newest_libraries(rebuilt, tmp_path):
     folder = tmp_path / "kernels"
     folder.mkdir()

@@ -3,10 +3,9 @@ import math
 import pytest
 import torch
 
-from engine.cpu import build, ops
+from engine.cpu import ops
 from engine.sampling import SamplingParams, apply_penalty, filtered_probs, native_nucleus, sample
-
-native = pytest.mark.skipif(build.library() is None, reason="no AVX-512 or AVX2 kernels, or no compiler")
+from tests.kernels import native
 
 
 def logits_of(probs):

@@ -1,11 +1,11 @@
 """Compile the kernels (*.cpp here) for this CPU once, cache the library, load it with ctypes.
 
-Built with -march=native into a file keyed by the sources, the flags and the CPU's features, so a
-cache shared between machines never hands one a library with instructions it lacks. The kernels
-are written for AVX-512 (VNNI, BF16); on a CPU with AVX2 and FMA alone, avx2.h stands in for
-those instructions. Without a compiler, on other CPUs (ARM among them), or with SIKAO_NATIVE=0,
-`library()` is None and the engine keeps torch's kernels (slower, same results within
-quantization error).
+Built for this CPU into a file keyed by the sources, the flags and the CPU's features, so a cache
+shared between machines never hands one a library with instructions it lacks. The kernels are
+written for AVX-512 (VNNI, BF16); on CPUs with AVX2 and FMA but not those (or with
+SIKAO_ISA=avx2), avx2.h stands in for them. Without a compiler, on other CPUs (ARM among them),
+or with SIKAO_NATIVE=0, `library()` is None and the engine keeps torch's kernels (slower, same
+results within quantization error).
 """
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ from engine.paths import kernels_dir
 HERE = Path(__file__).parent
 SOURCES = sorted(HERE.glob("*.cpp"))
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
+# The AVX2 build's: on AVX-512 CPUs without VNNI or BF16, and with SIKAO_ISA=avx2 on any (the
+# tests check it there too: it is the build most laptops get)
+AVX2_FLAGS = ["-march=x86-64-v3", "-mtune=native"]
 ABI = 1
 KEEP = 4  # libraries kept in the cache: one a version, so a developer's builds do not pile up
 log = logging.getLogger(__name__)
@@ -45,17 +48,21 @@ SIGNATURES = {
 
 
 def avx512() -> bool:
-    """The ISA the kernels are written in; without it they build for AVX2 (avx2.h)."""
-    return (torch.cpu._is_avx512_supported() and torch.cpu._is_vnni_supported()
-            and torch.cpu._is_avx512_bf16_supported())
+    """Does this build use AVX-512 (VNNI, BF16), the ISA the kernels are written in? Elsewhere,
+    AVX-512 CPUs without VNNI or BF16 among them, they build for AVX2 (avx2.h)."""
+    return (os.environ.get("SIKAO_ISA") != "avx2" and torch.cpu._is_avx512_supported()
+            and torch.cpu._is_vnni_supported() and torch.cpu._is_avx512_bf16_supported())
 
 
-def supported() -> bool:
-    return os.environ.get("SIKAO_NATIVE", "1") != "0" and (avx512() or _avx2_fma())
+def supported() -> bool:  # every CPU with AVX-512 has AVX2 and FMA too
+    return (os.environ.get("SIKAO_NATIVE", "1") != "0" and torch.cpu._is_avx2_supported()
+            and " fma" in _cpu_id())
 
 
-def _avx2_fma() -> bool:
-    return torch.cpu._is_avx2_supported() and " fma" in _cpu_id()
+def _flags() -> list[str]:
+    if avx512():
+        return FLAGS
+    return [g for f in FLAGS for g in (AVX2_FLAGS if f == "-march=native" else [f])]
 
 
 def _cpu_id() -> str:
@@ -74,7 +81,7 @@ def _compile(sources: list[Path], out: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".so")
     os.close(fd)
     try:  # written aside and renamed: concurrent processes never load a half-written library
-        subprocess.run([compiler, *FLAGS, *map(str, sources), "-o", tmp], check=True,
+        subprocess.run([compiler, *_flags(), *map(str, sources), "-o", tmp], check=True,
                        capture_output=True, text=True, timeout=300)
         os.replace(tmp, out)
     except subprocess.CalledProcessError as e:
@@ -92,15 +99,25 @@ def _prune(folder: Path, name: str) -> None:
         old.unlink(missing_ok=True)
 
 
+def _target(sources: list[Path], name: str) -> Path:
+    code = [f.read_text() for f in sorted([*sources, *HERE.glob("*.h")])]
+    key = hashlib.sha256("\0".join([*code, *_flags(), _cpu_id()]).encode()).hexdigest()
+    return kernels_dir() / f"{name}-{key[:16]}.so"
+
+
 def build(sources: list[Path], name: str) -> Path:
     """`sources` compiled for this CPU into the cache as `name`-<key>.so, once per version."""
-    code = [f.read_text() for f in sorted([*sources, *HERE.glob("*.h")])]
-    key = hashlib.sha256("\0".join([*code, *FLAGS, _cpu_id()]).encode()).hexdigest()
-    path = kernels_dir() / f"{name}-{key[:16]}.so"
+    path = _target(sources, name)
     if not path.exists():
         _compile(sources, path)
         _prune(path.parent, name)
     return path
+
+
+def pending() -> bool:
+    """Will library() compile first (10-25 s on two cores), rather than load a cached build?"""
+    return library.cache_info().currsize == 0 and supported() and not _target(
+        SOURCES, "kernels").exists()
 
 
 @cache

@@ -3,7 +3,8 @@
 // instruction). torch's packed int4 CPU kernel dequantizes its weight tile again for every few
 // rows, so 8 rows cost it ~3x one row; here a 16-column tile is unpacked once (two ANDs and a
 // shift for 128 weights) and multiplied into up to 8 rows held in registers, which is what lets
-// 8 forked branches decode in little more time than one.
+// 8 forked branches decode in little more time than one. Without AVX-512, the weight kinds and
+// the tile are matmul_avx2.h's (vpmaddubsw, 4-row tiles).
 #include <omp.h>
 
 #include <algorithm>
