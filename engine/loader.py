@@ -97,6 +97,7 @@ def load(cfg: EngineConfig, progress=None) -> Loaded:
     if device.type == "cpu" and build.pending():  # a wait the first start alone has: say so
         say = partial(progress or stderr_progress, "Building the CPU kernels for this CPU, once")
         say(0.0)
+        build.prebuild(say)
         build.library()
         say(1.0)
     kept = prepared.location(resolved.path, quant, device, dtype) if cfg.fast else None

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import cache
 from pathlib import Path
 
@@ -73,20 +74,37 @@ def _cpu_id() -> str:
     return next((ln for ln in lines if ln.startswith("flags")), os.uname().machine)
 
 
-def _compile(sources: list[Path], out: Path) -> None:
+def _run(cmd: list[str]) -> None:
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+    except subprocess.CalledProcessError as e:
+        errors = [ln for ln in e.stderr.splitlines() if "error" in ln] or [str(e)]
+        raise RuntimeError(f"{cmd[0]} failed: {errors[0]}")
+
+
+def _compile(sources: list[Path], out: Path, progress=None) -> None:
+    """The sources compiled a file per core at once (one g++ for all of them took ~20 s on two
+    cores, most of it in attention.cpp, prefill.cpp and matmul.cpp), then linked; `progress`
+    (a fraction) as each is done."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         raise RuntimeError("no C++ compiler (g++) on PATH")
     out.parent.mkdir(parents=True, exist_ok=True)
+    flags = [f for f in _flags() if f != "-shared"]
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".so")
     os.close(fd)
     try:  # written aside and renamed: concurrent processes never load a half-written library
-        subprocess.run([compiler, *_flags(), *map(str, sources), "-o", tmp], check=True,
-                       capture_output=True, text=True, timeout=300)
+        with tempfile.TemporaryDirectory(dir=out.parent) as objects, \
+                ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            objs = [f"{objects}/{src.stem}.o" for src in sources]
+            jobs = [pool.submit(_run, [compiler, *flags, "-c", str(src), "-o", obj])
+                    for src, obj in zip(sources, objs)]
+            for done, job in enumerate(as_completed(jobs), 1):
+                job.result()
+                if progress:
+                    progress(done / (len(jobs) + 1))
+            _run([compiler, *_flags(), *objs, "-o", tmp])
         os.replace(tmp, out)
-    except subprocess.CalledProcessError as e:
-        errors = [ln for ln in e.stderr.splitlines() if "error" in ln] or [str(e)]
-        raise RuntimeError(f"{compiler} failed: {errors[0]}")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -105,19 +123,28 @@ def _target(sources: list[Path], name: str) -> Path:
     return kernels_dir() / f"{name}-{key[:16]}.so"
 
 
-def build(sources: list[Path], name: str) -> Path:
+def build(sources: list[Path], name: str, progress=None) -> Path:
     """`sources` compiled for this CPU into the cache as `name`-<key>.so, once per version."""
     path = _target(sources, name)
     if not path.exists():
-        _compile(sources, path)
+        _compile(sources, path, progress)
         _prune(path.parent, name)
     return path
 
 
 def pending() -> bool:
-    """Will library() compile first (10-25 s on two cores), rather than load a cached build?"""
+    """Will library() compile first (~10 s on two cores), rather than load a cached build?"""
     return library.cache_info().currsize == 0 and supported() and not _target(
         SOURCES, "kernels").exists()
+
+
+def prebuild(progress) -> None:
+    """What library() would compile, now, with `progress` (a fraction) as it goes. A failure is
+    library()'s to report."""
+    try:
+        build(SOURCES, "kernels", progress)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired):
+        pass
 
 
 @cache
