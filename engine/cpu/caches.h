@@ -57,6 +57,7 @@ inline __m512 dots(const uint16_t* q, const uint16_t* k, long sn, int m) {
   return sum16(acc);
 }
 
+#ifdef __AVX512F__
 template <int C>  // keys' bytes (+ 128) against an int8 query: four products per lane (vpdpbusd)
 inline __m512 dots(const int8_t* q, const uint8_t* k, long sn, int m) {
   __m512 acc[16];
@@ -70,6 +71,49 @@ inline __m512 dots(const int8_t* q, const uint8_t* k, long sn, int m) {
   }
   return sum16(acc);
 }
+#else
+// 8 vectors to one whose lane j is the sum of a[j]'s lanes (sum16's tree, for a ymm each)
+inline __m256 sum8(const __m256* a) {
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+}
+
+// The same dots on AVX2, 8 keys at a time in registers (16 spilled). The stored bytes are made
+// signed again (x ^ 0x80) for vpmaddubsw, as |q| times the key with q's sign; each lane starts
+// from 128 times its four query bytes, which the + 128 of the stored bytes added to vpdpbusd's.
+template <int C>
+inline __m512 dots(const int8_t* q, const uint8_t* k, long sn, int m) {
+  constexpr int N = C / 2;  // 32-byte chunks of a head
+  const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(-128);
+  __m256i qa[N], qs[N], base = _mm256_setzero_si256();
+  for (int c = 0; c < N; c++) {
+    qs[c] = _mm256_loadu_si256((const __m256i*)(q + 32 * c));
+    qa[c] = _mm256_abs_epi8(qs[c]);
+    base = _mm256_add_epi32(base, _mm256_madd_epi16(
+        _mm256_maddubs_epi16(_mm256_set1_epi8(1), qs[c]), _mm256_set1_epi16(128)));
+  }
+  __m256 half[2];
+  for (int b = 0; b < 2; b++) {
+    __m256 acc[8];
+    for (int j = 0; j < 8; j++) {
+      __m256i a = _mm256_setzero_si256();
+      if (8 * b + j < m) {
+        a = base;
+        for (int c = 0; c < N; c++) {
+          const __m256i key = _mm256_xor_si256(
+              _mm256_loadu_si256((const __m256i*)(k + (8 * b + j) * sn + 32 * c)), flip);
+          a = _mm256_add_epi32(a, _mm256_madd_epi16(
+              _mm256_maddubs_epi16(qa[c], _mm256_sign_epi8(key, qs[c])), ones));
+        }
+      }
+      acc[j] = _mm256_cvtepi32_ps(a);
+    }
+    half[b] = sum8(acc);
+  }
+  return {half[0], half[1]};
+}
+#endif
 
 // The hardware prefetcher lags on these per-head streams: fetch `bytes` at p ahead of use. Keys
 // and values are fetched AHEAD rows before they are read: far enough for rows coming from DRAM (a
