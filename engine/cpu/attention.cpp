@@ -101,10 +101,10 @@ void attend(const float* q, const Rows<T>& r, float* y, int G, long sn, float* s
       inv[h] *= most / 32767.f;
     }
   }
-  if (G * C <= 24)  // every head's whole rows at once
+  if (G * C <= 3 * VREGS / 4)  // every head's whole rows at once
     mix_passes<C>(p, np, G, r, sn, inv, y, C);
-  else  // 64 dims at a time, 6 heads: each value row still read once for up to 6 heads
-    mix_passes<4>(p, np, G, r, sn, inv, y, C);
+  else  // SLICE dims at a time (AVX-512: 64 for 6 heads, each value row read once for them)
+    mix_passes<SLICE>(p, np, G, r, sn, inv, y, C);
 }
 
 // y [G, D] from S attentions over consecutive ranges of keys (parts [S][G * D + 2 * G]: outputs,

@@ -169,6 +169,8 @@ inline __m512 scales(const uint8_t* r, long sn, int m, int D) {
 // fit in registers beside the value row.
 template <int CS>
 constexpr int HEADS = std::max(1, 3 * VREGS / 4 / CS);
+// CS of a pass over part of the dims: on AVX2, 32 (64 spilled the int8 mix's accumulators)
+constexpr int SLICE = VREGS >= 32 ? 4 : 2;
 
 // Where a row's keys and values are read: positions [0, shared) from another row's cache holding
 // the same ones (a forked branch's prompt, read once for all its siblings), the rest its own.
