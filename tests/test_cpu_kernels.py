@@ -287,12 +287,12 @@ def test_the_library_is_built_once_with_progress_and_reused(rebuilt, tmp_path):
     building = [f for m, f in said if m == "Building the CPU kernels for this CPU, once"]
     assert building[0] == 0 and building[-1] == 1 and len(building) > 3  # a step a source file
     assert building == sorted(building) and said[len(building) - 1][1] == 1  # before the model
-    built = list((tmp_path / "kernels").glob("kernels-*.so"))
-    assert build.library() is not None and len(built) == 1 and not build.pending()
-    stamp = built[0].stat().st_mtime_ns
+    files = list((tmp_path / "kernels").glob("kernels-*.so"))
+    assert build.library() is not None and len(files) == 1 and not build.pending()
+    stamp = files[0].stat().st_mtime_ns
     build.library.cache_clear()
     assert not build.pending()  # built already: nothing to say
-    assert build.library() is not None and built[0].stat().st_mtime_ns == stamp
+    assert build.library() is not None and files[0].stat().st_mtime_ns == stamp
 
 
 @built
