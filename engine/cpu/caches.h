@@ -79,9 +79,10 @@ inline __m256 sum8(const __m256* a) {
   return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
 }
 
-// The same dots on AVX2, 8 keys at a time in registers (16 spilled). The stored bytes are made
-// signed again (x ^ 0x80) for vpmaddubsw, as |q| times the key with q's sign; each lane starts
-// from 128 times its four query bytes, which the + 128 of the stored bytes added to vpdpbusd's.
+// The same dots on AVX2, 8 keys at a time in registers (16 at once spilled to the stack). The
+// stored bytes are made signed again (x ^ 0x80) for vpmaddubsw, as |q| times the key with q's
+// sign; each lane starts from 128 times its four query bytes, which the + 128 of the stored
+// bytes added to vpdpbusd's.
 template <int C>
 inline __m512 dots(const int8_t* q, const uint8_t* k, long sn, int m) {
   constexpr int N = C / 2;  // 32-byte chunks of a head
