@@ -71,23 +71,37 @@ inline __m512 silu(__m512 v) {
   return _mm512_div_ps(_mm512_mask_mul_ps(v, neg, v, e), _mm512_add_ps(e, _mm512_set1_ps(1.f)));
 }
 
-#ifdef __AVX512F__
-constexpr int ROWS = 8;  // a tile's rows: 8 sums of 16 columns held in registers
-
-inline __m512i bcast4(const int8_t* p) { return _mm512_set1_epi32(*(const int32_t*)p); }
-
 // An int4 layer's column block. w: [G][4][64] bytes, byte 4i+j of chunk c holding column i's
 // k = 8c+j (low nibble) and 8c+4+j (high nibble) of the group; sz: [G][2][16] bf16 scales and
-// zeros, w = (q - 8) * scale + zero.
-struct Int4 {
+// zeros, w = (q - 8) * scale + zero. Each ISA's Int4 reads it.
+struct Int4Block {
   static constexpr int BYTES = 256;  // per group of 32 k and 16 columns
   // dots sum (q - 8) x, not q x: the rounding error of x is then weighed by the centred weight,
   // as with a signed int4 (the uncentred form had 10x the error)
   static constexpr int ZERO = 8;
   const uint8_t* w;
   const uint16_t* sz;
-  Int4(const uint8_t* w, const uint16_t* sz, int cb, int G)
+  Int4Block(const uint8_t* w, const uint16_t* sz, int cb, int G)
       : w(w + (size_t)cb * G * BYTES), sz(sz + (size_t)cb * G * 32) {}
+};
+
+// An int8 layer's column block. w: [G][8][64] bytes, byte 4i+j of chunk c holding column i's
+// k = 4c+j as q + 128; scales [16] fp32 per column.
+struct Int8Block {
+  static constexpr int BYTES = 512;
+  const uint8_t* w;
+  const float* scales;
+  Int8Block(const uint8_t* w, const float* scales, int cb, int G)
+      : w(w + (size_t)cb * G * BYTES), scales(scales + cb * 16) {}
+};
+
+#ifdef __AVX512F__
+constexpr int ROWS = 8;  // a tile's rows: 8 sums of 16 columns held in registers
+
+inline __m512i bcast4(const int8_t* p) { return _mm512_set1_epi32(*(const int32_t*)p); }
+
+struct Int4 : Int4Block {
+  using Int4Block::Int4Block;
 
   template <int R>  // the rows' dot products with group g's weights, into dot
   void dots(const int8_t* x, int g, __m512i* dot) const {
@@ -117,15 +131,9 @@ struct Int4 {
   __m512 out(__m512 acc) const { return acc; }
 };
 
-// An int8 layer's column block. w: [G][8][64] bytes, byte 4i+j of chunk c holding column i's
-// k = 4c+j as q + 128; scales [16] fp32 per column.
-struct Int8 {
-  static constexpr int BYTES = 512;
-  static constexpr int ZERO = 128;
-  const uint8_t* w;
-  const float* scales;
-  Int8(const uint8_t* w, const float* scales, int cb, int G)
-      : w(w + (size_t)cb * G * BYTES), scales(scales + cb * 16) {}
+struct Int8 : Int8Block {
+  using Int8Block::Int8Block;
+  static constexpr int ZERO = 128;  // the stored q + 128
 
   template <int R>
   void dots(const int8_t* x, int g, __m512i* dot) const {

@@ -1,7 +1,8 @@
 // matmul.cpp's weight kinds and tile on AVX2 (included there, inside its namespace, where
-// __AVX512F__ is not defined). The packed layouts are the same; each 16-column block is taken as
-// two halves of 8 columns, one 256-bit register each. AVX2 has no vpdpbusd: vpmaddubsw (pairs of
-// unsigned x signed bytes into int16) and vpmaddwd (pairs of int16 into int32) stand in.
+// __AVX512F__ is not defined). They read the same packed layouts (Int4Block, Int8Block); each
+// 16-column block is taken as two halves of 8 columns, one 256-bit register each. AVX2 has no
+// vpdpbusd: vpmaddubsw (pairs of unsigned x signed bytes into int16) and vpmaddwd (pairs of int16
+// into int32) stand in.
 // Written out rather than through avx2.h's emulation, which GCC compiles into stack traffic
 // (a 1-row int4 matmul ran at ~5 G multiply-adds/s through it).
 
@@ -14,13 +15,8 @@ inline __m256 bf16x8(const uint16_t* p) {
       _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p)), 16));
 }
 
-struct Int4 {
-  static constexpr int BYTES = 256;
-  static constexpr int ZERO = 8;  // as matmul.cpp's Int4
-  const uint8_t* w;
-  const uint16_t* sz;
-  Int4(const uint8_t* w, const uint16_t* sz, int cb, int G)
-      : w(w + (size_t)cb * G * BYTES), sz(sz + (size_t)cb * G * 32) {}
+struct Int4 : Int4Block {
+  using Int4Block::Int4Block;
 
   // the rows' dot products with group g's columns 8h..8h+7, into dot. Summed in int16 over the
   // group first: 16 products q x with q <= 15 and |x| <= 127 stay below 32767.
@@ -58,16 +54,12 @@ struct Int4 {
   __m256 out(__m256 acc, int) const { return acc; }
 };
 
-struct Int8 {
-  static constexpr int BYTES = 512;
+struct Int8 : Int8Block {
+  using Int8Block::Int8Block;
   // The weights are made signed again (byte ^ 0x80) and multiplied as |x| times w with x's sign
   // (vpsignb): the pair sums stay within int16 (2 * 127 * 127), where the stored q + 128 would
   // saturate them. Nothing to centre.
   static constexpr int ZERO = 0;
-  const uint8_t* w;
-  const float* scales;
-  Int8(const uint8_t* w, const float* scales, int cb, int G)
-      : w(w + (size_t)cb * G * BYTES), scales(scales + cb * 16) {}
 
   template <int R>
   void dots(const int8_t* x, int g, int h, __m256i* dot) const {
