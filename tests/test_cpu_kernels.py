@@ -27,7 +27,9 @@ def cache(x, dtype):
     if dtype != INT8:
         return x.to(dtype)
     amax = x.abs().amax(-1, keepdim=True)
-    q = torch.round(x * (127 / amax)) + 128  # round half to even, as the kernels' conversion
+    # 127 / amax divided, as the kernels do: torch's scalar / tensor multiplies by the reciprocal,
+    # an ulp off a quarter of the time, and a value then rounds one step off once in ~10^4 rows
+    q = torch.round(x * (torch.tensor(127.) / amax)) + 128  # round half to even, as the kernels
     return torch.cat([q.to(INT8), (amax / 127).view(INT8)], -1)
 
 

@@ -2,9 +2,10 @@
 // a search result appended to a long thought, a follow-up turn), flash-style in one pass: a task
 // takes 32 query rows of one KV head (its query heads' rows share each key read) and walks the
 // keys they may see in blocks of 64, scores in registers, an online softmax, and the values; keys
-// past the tile's last row are never read. bf16 products (vdpbf16ps), fp32 sums. A cache of int8
-// rows (kv8.h) gets the chunk's keys and values written first and is read through a bf16 copy of
-// the rows the chunk sees, made once a call: the tiles read each key many times over.
+// past the tile's last row are never read. AVX-512: bf16 products (vdpbf16ps), fp32 sums; AVX2:
+// fp32 products (prefill_avx2.h). A cache of int8 rows (kv8.h) gets the chunk's keys and values
+// written first and is read through a bf16 (AVX2: fp32) copy of the rows the chunk sees, made
+// once a call: the tiles read each key many times over.
 #include <omp.h>
 
 #include <algorithm>
@@ -21,6 +22,9 @@ namespace {
 
 constexpr int ROWS = 32;  // query rows a task: two vectors of lanes
 constexpr int KEYS = 64;  // keys a block (32 and 128 measured slower)
+
+#ifdef __AVX512F__
+using Elem = uint16_t;  // what the tiles read rows as: bf16
 typedef int32_t pair_t __attribute__((may_alias));  // two bf16 read as one lane
 
 struct Scratch {
@@ -30,13 +34,28 @@ struct Scratch {
       : q(D / 2 * ROWS), p(KEYS / 2 * ROWS), v(KEYS / 2 * D), s(KEYS * ROWS), o(ROWS * D) {}
 };
 
-// s[j][m] = q_m . k_j (q pre-scaled) for the block's keys j0.. (8 at a time: 16 accumulators; each
-// key's pair of dims is broadcast against 32 rows' pairs), -inf where key j is past row m's
-// `lim`; `top` is raised to each row's max. Keys past `end` repeat key end - 1 (and are past
-// every row's lim): no read past the cache.
+inline void expand(const uint8_t* r, int D, uint16_t* out) { row_bf16(r, D, out); }
+
+// row m's query, times `scale`, into the tile's pairs of dims
 template <int D>
-void scores(const int32_t* q, const uint16_t* k, long sn, int j0, int end, float* s,
-            const __m512i* lim, int first, __m512* top) {
+void query(const float* q, float scale, int m, Scratch& w) {
+  alignas(64) uint16_t row[D];
+  for (int d = 0; d < D; d += 16)
+    _mm256_storeu_si256((__m256i*)(row + d), (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(
+                                                 _mm512_loadu_ps(q + d), _mm512_set1_ps(scale))));
+  for (int d = 0; d < D / 2; d++) std::memcpy(&w.q[d * ROWS + m], row + 2 * d, 4);
+}
+
+// s[j][m] = q_m . k_j for the block's keys j0.. (8 at a time: 16 accumulators; each key's pair of
+// dims is broadcast against 32 rows' pairs), -inf where key j is past row m's `limit`; `top` is
+// raised to each row's max. Keys past `end` repeat key end - 1 (and are past every row's limit):
+// no read past the cache.
+template <int D>
+void scores(Scratch& w, const uint16_t* k, long sn, int j0, int end, const int32_t* limit,
+            int first, __m512* top) {
+  const __m512i lim[2] = {_mm512_loadu_si512(limit), _mm512_loadu_si512(limit + 16)};
+  const int32_t* q = w.q.data();
+  float* s = w.s.data();
   for (int j = 0; j < KEYS; j += 8) {
     const pair_t* kr[8];
     for (int i = 0; i < 8; i++) kr[i] = (const pair_t*)(k + std::min(j0 + j + i, end - 1) * sn);
@@ -82,7 +101,7 @@ void pack_values(const uint16_t* v, long sn, int j0, int end, int32_t* out) {
 
 // o[m] += sum_j p[j][m] v_j over the block: 4 rows x 64 dims of accumulators a pass
 template <int D>
-void mix(const int32_t* p, const int32_t* v, float* o) {
+void mix_pairs(const int32_t* p, const int32_t* v, float* o) {
   for (int m = 0; m < ROWS; m += 4)
     for (int c = 0; c < D; c += 64) {
       __m512 acc[4][4];
@@ -104,9 +123,37 @@ void mix(const int32_t* p, const int32_t* v, float* o) {
     }
 }
 
+// the block's values, mixed into o by the probabilities
+template <int D>
+void mix(Scratch& w, const uint16_t* v, long sn, int j0, int end) {
+  pack_values<D>(v, sn, j0, end, w.v.data());
+  mix_pairs<D>(w.p.data(), w.v.data(), w.o.data());
+}
+
+// p[j][m] = 2^(s[j][m] - max_m), in pairs of keys; their sums into `sum`
+inline void probabilities(Scratch& w, const __m512* mx, __m512* sum) {
+  const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+                                         24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+                                         16, 0);
+  for (int j = 0; j < KEYS; j += 2)
+    for (int x = 0; x < 2; x++) {
+      const float* s = w.s.data() + j * ROWS + 16 * x;
+      const __m512 e0 = exp2_neg(_mm512_sub_ps(_mm512_loadu_ps(s), mx[x]));
+      const __m512 e1 = exp2_neg(_mm512_sub_ps(_mm512_loadu_ps(s + ROWS), mx[x]));
+      sum[x] = _mm512_add_ps(sum[x], _mm512_add_ps(e0, e1));
+      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);  // e0's 16, then e1's
+      _mm512_storeu_si512(w.p.data() + j / 2 * ROWS + 16 * x,
+                          _mm512_permutexvar_epi16(pairs, both));
+    }
+}
+
+#else
+#include "prefill_avx2.h"
+#endif
+
 struct Chunk {  // the call's shapes and strides
   const float* q;
-  const uint16_t *k, *v;
+  const Elem *k, *v;
   float* y;
   int T, H, KV, start;
   long qb, qh, qt, sb, sh, sn;
@@ -118,27 +165,20 @@ template <int D>
 void tile(const Chunk& c, int b, int h, int i, Scratch& w) {
   const int G = c.H / c.KV, M = c.T * G;
   alignas(64) int32_t limit[ROWS];  // the last key row m may see
-  alignas(64) uint16_t row[D];
   const float scale = 1.44269504f / std::sqrt((float)D);  // exp2 of scores in log2 units
   for (int m = 0; m < ROWS; m++) {
     const int r = std::min(i * ROWS + m, M - 1);  // lanes past the chunk repeat its last row
-    const float* q = c.q + b * c.qb + (h * G + r % G) * c.qh + (r / G) * c.qt;
     limit[m] = c.start + r / G;
-    for (int d = 0; d < D; d += 16)
-      _mm256_storeu_si256((__m256i*)(row + d),
-                          (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(q + d),
-                                                                    _mm512_set1_ps(scale))));
-    for (int d = 0; d < D / 2; d++) std::memcpy(&w.q[d * ROWS + m], row + 2 * d, 4);
+    query<D>(c.q + b * c.qb + (h * G + r % G) * c.qh + (r / G) * c.qt, scale, m, w);
   }
-  const __m512i lim[2] = {_mm512_load_si512(limit), _mm512_load_si512(limit + 16)};
   const int first = limit[0], end = limit[ROWS - 1] + 1;  // rows are in position order
-  const uint16_t *k = c.k + b * c.sb + h * c.sh, *v = c.v + b * c.sb + h * c.sh;
+  const Elem *k = c.k + b * c.sb + h * c.sh, *v = c.v + b * c.sb + h * c.sh;
   std::fill(w.o.begin(), w.o.end(), 0.f);
   __m512 mx[2] = {_mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY)};
   __m512 sum[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
   for (int j0 = 0; j0 < end; j0 += KEYS) {
     __m512 top[2] = {mx[0], mx[1]};
-    scores<D>(w.q.data(), k, c.sn, j0, end, w.s.data(), lim, first, top);
+    scores<D>(w, k, c.sn, j0, end, limit, first, top);
     for (int x = 0; x < 2; x++) {  // a higher max scales down what came before
       const __mmask16 up = _mm512_cmp_ps_mask(top[x], mx[x], _CMP_GT_OQ);
       if (up) {
@@ -154,21 +194,8 @@ void tile(const Chunk& c, int b, int h, int i, Scratch& w) {
         mx[x] = top[x];
       }
     }
-    const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
-                                           24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
-                                           16, 0);
-    for (int j = 0; j < KEYS; j += 2)
-      for (int x = 0; x < 2; x++) {
-        const float* s = w.s.data() + j * ROWS + 16 * x;
-        const __m512 e0 = exp2_neg(_mm512_sub_ps(_mm512_loadu_ps(s), mx[x]));
-        const __m512 e1 = exp2_neg(_mm512_sub_ps(_mm512_loadu_ps(s + ROWS), mx[x]));
-        sum[x] = _mm512_add_ps(sum[x], _mm512_add_ps(e0, e1));
-        const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);  // e0's 16, then e1's
-        _mm512_storeu_si512(w.p.data() + j / 2 * ROWS + 16 * x,
-                            _mm512_permutexvar_epi16(pairs, both));
-      }
-    pack_values<D>(v, c.sn, j0, end, w.v.data());
-    mix<D>(w.p.data(), w.v.data(), w.o.data());
+    probabilities(w, mx, sum);
+    mix<D>(w, v, c.sn, j0, end);
   }
   alignas(64) float inv[ROWS];
   for (int x = 0; x < 2; x++)
@@ -215,24 +242,34 @@ void sikao_prefill_attention(const float* q, long qb, long qh, long qt, void* k,
                              float* y, int B, int T, int H, int KV, int D, int start, long sb,
                              long sh, long sn, const float* kn, const float* vn, long nb, long nt,
                              int bytes, int threads) {
-  if (bytes == 2) {
-    attend({q, (const uint16_t*)k, (const uint16_t*)v, y, T, H, KV, start, qb, qh, qt, sb, sh, sn},
-           B, D, threads);
+  if (bytes == sizeof(Elem)) {  // bf16 caches, read as they are
+    attend({q, (const Elem*)k, (const Elem*)v, y, T, H, KV, start, qb, qh, qt, sb, sh, sn}, B, D,
+           threads);
     return;
   }
   const long n = start + T, rows = (long)B * KV * n;
-  std::vector<uint16_t> kb(rows * D), vb(rows * D);
+  std::vector<Elem> kb(rows * D), vb(rows * D);
+  // generic, so that the bf16 branch is compiled only where the copies are fp32 (AVX2)
+  auto copy = [&](auto* ko, auto* vo) {
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (long r = 0; r < rows; r++) {
-    const long b = r / (KV * n), h = r / n % KV, j = r % n, at = b * sb + h * sh + j * sn;
-    uint8_t *kr = (uint8_t*)k + at, *vr = (uint8_t*)v + at;
-    if (j >= start) {
-      quantize_row(kn + b * nb + (j - start) * nt + h * D, D, kr);
-      quantize_row(vn + b * nb + (j - start) * nt + h * D, D, vr);
+    for (long r = 0; r < rows; r++) {
+      const long b = r / (KV * n), h = r / n % KV, j = r % n, at = b * sb + h * sh + j * sn;
+      if constexpr (sizeof(*ko) == 4)
+        if (bytes == 2) {
+          expand((const uint16_t*)k + at, D, ko + r * D);
+          expand((const uint16_t*)v + at, D, vo + r * D);
+          continue;
+        }
+      uint8_t *kr = (uint8_t*)k + at, *vr = (uint8_t*)v + at;
+      if (j >= start) {
+        quantize_row(kn + b * nb + (j - start) * nt + h * D, D, kr);
+        quantize_row(vn + b * nb + (j - start) * nt + h * D, D, vr);
+      }
+      expand(kr, D, ko + r * D);
+      expand(vr, D, vo + r * D);
     }
-    row_bf16(kr, D, kb.data() + r * D);
-    row_bf16(vr, D, vb.data() + r * D);
-  }
+  };
+  copy(kb.data(), vb.data());
   attend({q, kb.data(), vb.data(), y, T, H, KV, start, qb, qh, qt, KV * n * D, n * D, D}, B, D,
          threads);
 }
