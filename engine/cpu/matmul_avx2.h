@@ -6,9 +6,12 @@
 // Written out rather than through avx2.h's emulation, which GCC compiles into stack traffic
 // (a 1-row int4 matmul ran at ~5 G multiply-adds/s through it).
 
-constexpr int ROWS = 4;  // a tile's rows: 16 registers hold 4 rows' sums and int16 partials
-
 inline __m256i bcast4(const int8_t* p) { return _mm256_set1_epi32(*(const int32_t*)p); }
+
+// A row's running sum, made here and held in a register: without it GCC reassociates a group's
+// sums, makes all of its products first and spills them to the stack (8 rows' matmuls of a step
+// took 9.3 ms, 7.9 with it)
+inline void settle(__m256i& sum) { __asm__("" : "+x"(sum)); }
 
 inline __m256 bf16x8(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(
@@ -18,11 +21,12 @@ inline __m256 bf16x8(const uint16_t* p) {
 struct Int4 : Int4Block {
   using Int4Block::Int4Block;
 
-  // the rows' dot products with group g's columns 8h..8h+7, into dot. Summed in int16 over the
-  // group first: 16 products q x with q <= 15 and |x| <= 127 stay below 32767.
+  // group g's products with columns 8h..8h+7, scaled, into the rows' sums. Summed in int16 over
+  // the group first: 16 products q x with q <= 15 and |x| <= 127 stay below 32767.
   template <int R>
-  void dots(const int8_t* x, int g, int h, __m256i* dot) const {
+  void group(const Acts& a, size_t i, int g, int h, __m256* acc) const {
     const __m256i nib = _mm256_set1_epi8(0x0F);
+    const int8_t* x = a.row(i);
     const uint8_t* wg = w + (size_t)g * BYTES;
     if (h == 0) prefetch(wg, BYTES);  // the second half reads the same lines
     __m256i s[R];
@@ -31,22 +35,19 @@ struct Int4 : Int4Block {
       const __m256i v = _mm256_loadu_si256((const __m256i*)(wg + c * 64 + h * 32));
       const __m256i lo = _mm256_and_si256(v, nib);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
-      for (int r = 0; r < R; r++)
-        s[r] = _mm256_add_epi16(
-            s[r], _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(x + r * GROUP + c * 8)),
-                                   _mm256_maddubs_epi16(hi, bcast4(x + r * GROUP + c * 8 + 4))));
+      for (int r = 0; r < R; r++) {
+        s[r] = _mm256_add_epi16(s[r], _mm256_maddubs_epi16(lo, bcast4(x + r * GROUP + c * 8)));
+        s[r] = _mm256_add_epi16(s[r], _mm256_maddubs_epi16(hi, bcast4(x + r * GROUP + c * 8 + 4)));
+        settle(s[r]);
+      }
     }
-    for (int r = 0; r < R; r++)
-      dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(s[r], _mm256_set1_epi16(1)));
-  }
-
-  template <int R>
-  void add(const Acts& a, size_t i, int g, int h, const __m256i* dot, __m256* acc) const {
     const uint16_t* p = sz + (size_t)g * 32 + 8 * h;
-    const __m256 s = bf16x8(p), z = bf16x8(p + 16);
+    const __m256 sc = bf16x8(p), z = bf16x8(p + 16);
     for (int r = 0; r < R; r++) {
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]),
-                               _mm256_mul_ps(s, _mm256_set1_ps(a.scale[i + r])), acc[r]);
+      const __m256i dot = _mm256_add_epi32(_mm256_madd_epi16(s[r], _mm256_set1_epi16(1)),
+                                           _mm256_set1_epi32(a.qzero[i + r]));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                               _mm256_mul_ps(sc, _mm256_set1_ps(a.scale[i + r])), acc[r]);
       acc[r] = _mm256_fmadd_ps(z, _mm256_set1_ps(a.sum[i + r]), acc[r]);
     }
   }
@@ -62,9 +63,12 @@ struct Int8 : Int8Block {
   static constexpr int ZERO = 0;
 
   template <int R>
-  void dots(const int8_t* x, int g, int h, __m256i* dot) const {
+  void group(const Acts& a, size_t i, int g, int h, __m256* acc) const {
+    const int8_t* x = a.row(i);
     const uint8_t* wg = w + (size_t)g * BYTES;
     if (h == 0) prefetch(wg, BYTES);
+    __m256i dot[R];
+    for (int r = 0; r < R; r++) dot[r] = _mm256_setzero_si256();
     for (int c = 0; c < 8; c++) {
       const __m256i v = _mm256_xor_si256(
           _mm256_loadu_si256((const __m256i*)(wg + c * 64 + h * 32)), _mm256_set1_epi8(-128));
@@ -72,12 +76,9 @@ struct Int8 : Int8Block {
         const __m256i xr = bcast4(x + r * GROUP + c * 4);
         const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(xr), _mm256_sign_epi8(v, xr));
         dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        settle(dot[r]);
       }
     }
-  }
-
-  template <int R>
-  void add(const Acts& a, size_t i, int, int, const __m256i* dot, __m256* acc) const {
     for (int r = 0; r < R; r++)
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), _mm256_set1_ps(a.scale[i + r]), acc[r]);
   }
@@ -95,13 +96,8 @@ void tile(const Acts& a, int m0, int K, const W* w, float* y, int N) {
     for (int h = 0; h < 2; h++) {
       __m256 acc[R];
       for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
-      for (int g = 0; g < K / GROUP; g++) {
-        const size_t i = (size_t)g * a.M + m0;
-        __m256i dot[R];
-        for (int r = 0; r < R; r++) dot[r] = _mm256_set1_epi32(a.qzero[i + r]);
-        w[b].template dots<R>(a.row(i), g, h, dot);
-        w[b].template add<R>(a, i, g, h, dot, acc);
-      }
+      for (int g = 0; g < K / GROUP; g++)
+        w[b].template group<R>(a, (size_t)g * a.M + m0, g, h, acc);
       for (int r = 0; r < R; r++) out[b][h][r] = w[b].out(acc[r], h);
     }
   for (int r = 0; r < R; r++) {
