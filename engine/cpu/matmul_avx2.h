@@ -57,9 +57,9 @@ struct Int4 : Int4Block {
 
 struct Int8 : Int8Block {
   using Int8Block::Int8Block;
-  // The weights are made signed again (byte ^ 0x80) and multiplied as |x| times w with x's sign
-  // (vpsignb): the pair sums stay within int16 (2 * 127 * 127), where the stored q + 128 would
-  // saturate them. Nothing to centre.
+  // The weights are made signed again (byte ^ 0x80) and multiplied as |w| times x with w's sign
+  // (vpsignb; |w| made once for all the rows): the pair sums stay within int16 (2 * 127 * 127),
+  // where the stored q + 128 would saturate them. Nothing to centre.
   static constexpr int ZERO = 0;
 
   template <int R>
@@ -72,9 +72,10 @@ struct Int8 : Int8Block {
     for (int c = 0; c < 8; c++) {
       const __m256i v = _mm256_xor_si256(
           _mm256_loadu_si256((const __m256i*)(wg + c * 64 + h * 32)), _mm256_set1_epi8(-128));
+      const __m256i size = _mm256_abs_epi8(v);
       for (int r = 0; r < R; r++) {
         const __m256i xr = bcast4(x + r * GROUP + c * 4);
-        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(xr), _mm256_sign_epi8(v, xr));
+        const __m256i p = _mm256_maddubs_epi16(size, _mm256_sign_epi8(xr, v));
         dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
         settle(dot[r]);
       }
