@@ -15,7 +15,8 @@ The quantized layers already round their activations (to bf16, or to int8 blocks
 so this costs them little (perplexity of the bundled int4 model: +0.5 %, +0.5 % at 2,048 tokens);
 the fp32 model keeps the exact kernel. Caches of int8 rows (engine/cpu/kv8.h, where the native
 kernels serve the model) skip this module: Block.attend hands the chunk to prefill.cpp directly,
-which writes its rows and attends over bf16 copies of them.
+which writes its rows and attends over bf16 copies of them. AVX2 has no bf16 arithmetic: there
+prefill.cpp multiplies fp32 copies of the rows (prefill_avx2.h), bf16 caches' included.
 """
 from __future__ import annotations
 
