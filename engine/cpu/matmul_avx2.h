@@ -72,10 +72,10 @@ struct Int8 : Int8Block {
     for (int c = 0; c < 8; c++) {
       const __m256i v = _mm256_xor_si256(
           _mm256_loadu_si256((const __m256i*)(wg + c * 64 + h * 32)), _mm256_set1_epi8(-128));
-      const __m256i size = _mm256_abs_epi8(v);
+      const __m256i magnitude = _mm256_abs_epi8(v);
       for (int r = 0; r < R; r++) {
         const __m256i xr = bcast4(x + r * GROUP + c * 4);
-        const __m256i p = _mm256_maddubs_epi16(size, _mm256_sign_epi8(xr, v));
+        const __m256i p = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(xr, v));
         dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
         settle(dot[r]);
       }

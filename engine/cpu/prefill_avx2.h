@@ -1,8 +1,9 @@
 // prefill.cpp's tile parts on AVX2 (included there, inside its namespace, where __AVX512F__ is not
-// defined): fp32 rows and fp32 products. AVX2 has no bf16 arithmetic; through avx2.h's stand-ins
-// each pair of bf16 products took three instructions where an fp32 FMA takes one, and the
-// AVX-512 tiles' accumulators (32 registers' worth) spilled to the stack. The rows' fp32 copies
-// are twice the bytes of bf16 ones; a block of keys is still read once per 32 query rows.
+// defined): fp32 rows and fp32 products. AVX2 has no bf16 arithmetic: through avx2.h's stand-ins
+// 8 bf16 multiply-adds took three instructions where fp32 FMAs take one, and the AVX-512 tiles'
+// accumulators (32 registers' worth) spilled to the stack (a 200-token chunk's layer at 2,000
+// tokens of context: 13.8 ms that way, ~7 ms here). The rows' fp32 copies are twice the bytes of
+// bf16 ones; a block of keys is still read once per 32 query rows.
 
 using Elem = float;
 
@@ -34,9 +35,8 @@ void query(const float* q, float scale, int m, Scratch& w) {
 // s[j][m] = q_m . k_j for the block's keys j0.., -inf where key j is past row m's `limit`; `top` is
 // raised to each row's max. Keys past `end` repeat key end - 1 (and are past every row's limit).
 // Half the rows a pass, 4 keys at a time: 8 accumulators, and the 2 vectors of the rows' dim d
-// held in registers for all 4 keys' broadcasts. As memory operands of the FMAs, the rows were
-// loaded once per key, and the loads (two 256-bit a cycle) bound it: a 200-token chunk's layer at
-// 2,000 tokens of context took 9.0 ms, 6.7 now.
+// held in registers (the asm) for all 4 keys' broadcasts. As memory operands of the FMAs, the
+// rows were loaded again for each key and the loads bound it: the layer above took 9.0 ms.
 template <int D>
 void scores(Scratch& w, const float* k, long sn, int j0, int end, const int32_t* limit, int first,
             __m512* top) {
