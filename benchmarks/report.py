@@ -77,17 +77,18 @@ def _fork_roofline(b: dict, peak: dict, work: dict) -> str:
 
 
 def _resume_floor(res: dict, peak: dict, work: dict) -> str:
-    """What the 1,800 more keys each new token attends cost at the least: at the bf16-dot peak,
-    as prefill.cpp attends the cache (bf16, or a bf16 copy of int8 rows), and with int8 products
-    (the int8-dot peak) for QK^T alone (PV kept in 16 bits, as SageAttention keeps it for
-    accuracy) or for both."""
+    """What the 1,800 more keys each new token attends cost at the least: at the peak of
+    prefill.cpp's products (bf16 dots, on a bf16 copy of int8 rows; fp32 FMAs on AVX2), and with
+    int8 products (the int8-dot peak) for QK^T alone (PV kept in 16 bits, as SageAttention keeps
+    it for accuracy) or for both."""
     extra = 200 * 1800 * work["per_key"]
-    bf16, int8 = extra / peak["bf16 dot"], extra / peak["int8 dot"]
-    least = {"bf16": bf16, "qk": (bf16 + int8) / 2, "int8": int8}
-    ratio = {kind: (res["200"] + t) / res["200"] for kind, t in least.items()}
+    kind = "bf16 dot" if "bf16 dot" in peak else "fp32 fma"
+    now, int8 = extra / peak[kind], extra / peak["int8 dot"]
+    least = {"now": now, "qk": (now + int8) / 2, "int8": int8}
+    ratio = {k: (res["200"] + t) / res["200"] for k, t in least.items()}
     return (f"     floor: 200 tokens x 1,800 more keys = {extra / 1e9:.1f} G multiply-adds, "
-            f">= {bf16 * 1e3:.1f} ms at the bf16-dot peak\n"
-            f"       ({peak['bf16 dot'] / 1e9:.0f} G/s): ratio >= {ratio['bf16']:.2f} with the "
+            f">= {now * 1e3:.1f} ms at the {kind} peak\n"
+            f"       ({peak[kind] / 1e9:.0f} G/s): ratio >= {ratio['now']:.2f} with the "
             f"200-context resume as measured;\n"
             f"       with QK^T at the int8-dot peak ({peak['int8 dot'] / 1e9:.0f} G/s) >= "
             f"{ratio['qk']:.2f}, with PV too >= {ratio['int8']:.2f}")
