@@ -25,10 +25,10 @@ def test_peaks_are_the_builds_own_instruction_rates():
     got = peaks(2, seconds=0.05)
     assert set(got) == {"int8 dot", "fp32 fma", "int16 dot"} | ({"bf16 dot"} if avx512() else set())
     assert all(rate > 1e9 for rate in got.values())
-    # per instruction: 4 (AVX-512: 64 / 16) or 4 (AVX2: 32 / 8) times the FMA's products, and a
-    # CPU issues at least as many of them a cycle as half its FMAs
-    assert got["int8 dot"] > 2 * got["fp32 fma"]
-    assert got["int16 dot"] > got["fp32 fma"]
+    # 4x the FMA's products an instruction (AVX-512: 64 / 16, AVX2: 32 / 8), issued at least half
+    # as often on every CPU we know: a rate bound by anything else (GCC once kept AVX2's chains on
+    # the stack, and measured its stores) falls out of this
+    assert got["int8 dot"] >= 1.5 * got["fp32 fma"]
 
 
 @pytest.mark.parametrize("peak, kind", [
