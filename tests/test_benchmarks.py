@@ -26,8 +26,7 @@ def test_peaks_are_the_builds_own_instruction_rates():
     assert set(got) == {"int8 dot", "fp32 fma", "int16 dot"} | ({"bf16 dot"} if avx512() else set())
     assert all(rate > 1e9 for rate in got.values())
     # 4x the FMA's products an instruction (AVX-512: 64 / 16, AVX2: 32 / 8), issued at least half
-    # as often on every CPU we know: a rate bound by anything else (GCC once kept AVX2's chains on
-    # the stack, and measured its stores) falls out of this
+    # as often on every CPU we know of
     assert got["int8 dot"] >= 1.5 * got["fp32 fma"]
 
 
