@@ -9,12 +9,13 @@
 #error "the kernels need AVX-512 (VNNI, BF16) or AVX2 with FMA"
 #endif
 
-// Keeps x in a register, where GCC would load it again for every use: an AVX-512 register (on
-// AVX2 a value is a register pair, which no asm constraint names; there it is left to GCC)
+// Makes x here and keeps it in a register, where GCC would load it again for every use or move
+// its making elsewhere: a zmm, or on AVX2 a ymm (a 256-bit value: avx2.h's 512-bit stand-ins are
+// register pairs, which no asm constraint names)
 #ifdef __AVX512F__
 #define SIKAO_IN_REGISTER(x) __asm__("" : "+v"(x))
 #else
-#define SIKAO_IN_REGISTER(x) ((void)0)
+#define SIKAO_IN_REGISTER(x) __asm__("" : "+x"(x))
 #endif
 
 namespace sikao {

@@ -12,19 +12,14 @@ struct Scratch {  // q [D][ROWS], s [KEYS][ROWS] (scores, then probabilities), o
   explicit Scratch(int D) : q(D * ROWS), s(KEYS * ROWS), o(ROWS * D) {}
 };
 
-inline void expand(const uint8_t* r, int D, float* out) {  // an int8 row's values
-  const __m256 s = _mm256_set1_ps(row_scale(r, D));
-  for (int d = 0; d < D; d += 8) {
-    const __m256i x = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(r + d)));
-    _mm256_storeu_ps(out + d, _mm256_mul_ps(
-        _mm256_cvtepi32_ps(_mm256_sub_epi32(x, _mm256_set1_epi32(128))), s));
-  }
+inline void expand(const uint8_t* r, int D, float* out) {  // an int8 row's values, as row_bf16's
+  const __m512 s = _mm512_set1_ps(row_scale(r, D)), off = _mm512_set1_ps(128.f);
+  for (int d = 0; d < D; d += 16)
+    _mm512_storeu_ps(out + d, _mm512_mul_ps(_mm512_sub_ps(bytes16(r + d), off), s));
 }
 
 inline void expand(const uint16_t* r, int D, float* out) {  // a bf16 row's values
-  for (int d = 0; d < D; d += 8)
-    _mm256_storeu_ps(out + d, _mm256_castsi256_ps(_mm256_slli_epi32(
-        _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(r + d))), 16)));
+  for (int d = 0; d < D; d += 16) _mm512_storeu_ps(out + d, bf16x16(r + d));
 }
 
 template <int D>  // row m's query, times `scale`, into the tile's q
@@ -35,7 +30,7 @@ void query(const float* q, float scale, int m, Scratch& w) {
 // s[j][m] = q_m . k_j for the block's keys j0.., -inf where key j is past row m's `limit`; `top` is
 // raised to each row's max. Keys past `end` repeat key end - 1 (and are past every row's limit).
 // Half the rows a pass, 4 keys at a time: 8 accumulators, and the 2 vectors of the rows' dim d
-// held in registers (the asm) for all 4 keys' broadcasts. As memory operands of the FMAs, the
+// held in registers for all 4 keys' broadcasts. As memory operands of the FMAs, the
 // rows were loaded again for each key and the loads bound it: the layer above took 9.0 ms.
 template <int D>
 void scores(Scratch& w, const float* k, long sn, int j0, int end, const int32_t* limit, int first,
@@ -55,7 +50,7 @@ void scores(Scratch& w, const float* k, long sn, int j0, int end, const int32_t*
         __m256 q[X];
         for (int x = 0; x < X; x++) {
           q[x] = _mm256_loadu_ps(w.q.data() + d * ROWS + 8 * (h + x));
-          __asm__("" : "+x"(q[x]));
+          SIKAO_IN_REGISTER(q[x]);
         }
         for (int i = 0; i < K; i++) {
           const __m256 kb = _mm256_broadcast_ss(kr[i] + d);
