@@ -18,7 +18,8 @@ Order of operations (vLLM v1's `Sampler`), per row of raw last-position logits:
    a 150k vocabulary). A row with its own torch.Generator draws u from it alone, so a seeded row
    gives the same tokens whatever else is in the batch; other rows share the global RNG.
 
-Rows with identical settings are processed as one tensor (a seeded row alone). The full vocabulary
+Rows with identical settings are processed as one tensor (a seeded row alone, but for the native
+sampler's). The full vocabulary
 is sorted only when top_p is on, top_k is off and the top 1024 tokens hold less than top_p
 (on CPU a sort of 150k logits costs 5-20 ms a row, a top-64 about 0.15 ms). On CPU with the native
 kernels, rows with neither top_k nor min_p (temperature and top_p: the reasoning default) are
@@ -109,9 +110,10 @@ def sample(logits: Tensor, params: list[SamplingParams], generators: list[torch.
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(params):
         if not p.greedy:
-            # a seeded row is its own group: the candidate list its uniform is mapped onto
-            # (top_candidates' probe size) must not depend on its neighbours
-            alone = i if generators[i] is not None else -1
+            # a seeded row is its own group where the candidate list its uniform is mapped onto
+            # (top_candidates' probe size) would depend on its neighbours; the native sampler
+            # draws each row on its own, and one call for 8 seeded branches saves ~0.5 ms a step
+            alone = -1 if generators[i] is None or native_nucleus(logits, p.top_k, p.min_p) else i
             groups.setdefault((p.temperature, p.top_k, p.top_p, p.min_p, alone), []).append(i)
     for (temperature, top_k, top_p, min_p, _), rows in groups.items():
         index = torch.tensor(rows, device=logits.device)
