@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from itertools import count
+from itertools import count, islice
 from typing import Iterator
 
 import torch
@@ -65,7 +65,7 @@ class LLM:
             raise ValueError("empty prompt")
         self._check_len(len(ids))
         with self.lock:
-            slot = self._free_slot()
+            slot = self._free_slots(1)[0]
             seq = Sequence(id=next(self._ids), params=params, token_ids=ids, slot=slot,
                            detok=Detokenizer(self.tokenizer, ids), stops=StopMatcher(params.stop),
                            generator=make_generator(params.seed, self.device),
@@ -98,13 +98,14 @@ class LLM:
             if len(parent.pending) > 1:
                 self.runner.prefill(parent.slot, parent.pending[:-1], parent.cached)
                 parent.pending = parent.pending[-1:]
+            slots = self._free_slots(n)
+            for slot in reversed(slots):  # the highest first: the caches grow once for all
+                self.runner.copy(parent.slot, slot)
             kids = []
-            for i in range(n):
+            for i, slot in enumerate(slots):
                 p = params or parent.params
                 if params is None and p.seed is not None:
                     p = SamplingParams(**{**vars(p), "seed": p.seed + i + 1})
-                slot = self._free_slot()
-                self.runner.copy(parent.slot, slot)
                 kid = Sequence(**{**vars(parent), "id": next(self._ids), "params": p, "slot": slot,
                                   "detok": parent.detok.copy(), "stops": StopMatcher(p.stop),
                                   "generator": make_generator(p.seed, self.device)})
@@ -228,9 +229,9 @@ class LLM:
         """The best `beams` continuations by beam search, best first (engine/beam.py)."""
         return beam_search(self, prompt, beams, max_tokens, length_penalty, stop_token_ids, stop)
 
-    def _free_slot(self) -> int:
+    def _free_slots(self, n: int) -> list[int]:
         used = {s.slot for s in self.seqs.values()}
-        return next(i for i in count() if i not in used)
+        return list(islice((i for i in count() if i not in used), n))
 
     def _check_len(self, n: int) -> None:
         if n >= self.max_model_len:

@@ -43,7 +43,7 @@ class FastRunner:
                        and NativeStep.fits(model) else None)
         self.graphs = DecodeGraphs(model) if cuda_graphs and device.type == "cuda" else None
         with torch.inference_mode():  # like every later growth: one kind of tensor to compile for
-            self._alloc(4, 256)
+            self._alloc(1, 256)
 
     def _alloc(self, slots: int, length: int) -> None:
         """One tensor each for K and V, [layers, slots, kv_heads, length, width]: a step hands
