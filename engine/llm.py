@@ -45,7 +45,8 @@ class LLM:
         self.max_model_len = self.config.max_model_len or loaded.max_len
         if self.fast:
             self.runner = FastRunner(self.model, self.device, compile=self.config.compile,
-                                     cuda_graphs=self.config.cuda_graphs)
+                                     cuda_graphs=self.config.cuda_graphs,
+                                     max_len=self.max_model_len)
             self.prefix = PrefixCache(self.config.prefix_cache_mb << 20)
         else:
             self.prefix = None

@@ -20,8 +20,9 @@ from engine.graphs import DecodeGraphs
 
 class FastRunner:
     def __init__(self, model, device, chunk: int = 512, compile: bool = False,
-                 cuda_graphs: bool = True):
+                 cuda_graphs: bool = True, max_len: int | None = None):
         self.model, self.device, self.chunk = model, device, chunk
+        self.max_len = max_len  # the most positions a sequence reaches: growth stops there
         # a compiled step writes its caches in torch ops, which int8 rows (native only) refuse
         self.dtype = (torch.bfloat16 if compile and model.kv_dtype == torch.uint8
                       else model.kv_dtype)
@@ -70,8 +71,10 @@ class FastRunner:
             grow = lambda need, have: have if need <= have else max(need, 2 * have)
             # a length 256 past what a long prompt needs: the decode steps after it would
             # otherwise grow (copy) the whole cache again at once (44 ms at 1,600 tokens)
-            self._alloc(grow(slots, have_s),
-                        have_l if length <= have_l else max(length + 256, 2 * have_l))
+            room = have_l if length <= have_l else max(length + 256, 2 * have_l)
+            if self.max_len:  # doubling past the context would only hold positions never used
+                room = max(length, min(room, self.max_len + 2))
+            self._alloc(grow(slots, have_s), room)
 
     def _views(self, rows: slice, n: int):
         # per-layer views: a compiled step then writes each in place (a view of the one big

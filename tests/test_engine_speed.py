@@ -85,3 +85,14 @@ def test_cache_grows_for_long_sequences_and_keeps_what_it_held(llm):
     assert runner.k is cache
     assert torch.allclose(logits, llm.runner.prefill(5, ids, 0), atol=1e-4)
     llm.runner.release(5)
+
+
+def test_cache_stops_growing_at_the_context(llm):
+    from engine.runner import FastRunner
+
+    ids = llm.encode("one two three four five six seven eight nine ten " * 30)
+    runner = FastRunner(llm.model, llm.device, max_len=len(ids) + 300)
+    runner.prefill(0, ids, 0)
+    assert runner.k.shape[3] == len(ids) + 1 + 256  # a long prompt's room to decode, below it
+    runner.decode([0], [ids[0]], [len(ids) + 290])  # doubling would pass the context
+    assert runner.k.shape[3] == len(ids) + 302
