@@ -18,12 +18,12 @@ Order of operations (vLLM v1's `Sampler`), per row of raw last-position logits:
    a 150k vocabulary). A row with its own torch.Generator draws u from it alone, so a seeded row
    gives the same tokens whatever else is in the batch; other rows share the global RNG.
 
-Rows with identical settings are processed as one tensor (a seeded row alone, but for the native
-sampler's). The full vocabulary
-is sorted only when top_p is on, top_k is off and the top 1024 tokens hold less than top_p
-(on CPU a sort of 150k logits costs 5-20 ms a row, a top-64 about 0.15 ms). On CPU with the native
-kernels, rows with neither top_k nor min_p (temperature and top_p: the reasoning default) are
-drawn by engine/cpu's sampler in one pass over the row, by the same order and rule.
+Rows with identical settings are processed as one tensor (a seeded row alone, unless the native
+sampler draws it). The full vocabulary is sorted only when top_p is on, top_k is off and the top
+1024 tokens hold less than top_p (on CPU a sort of 150k logits costs 5-20 ms a row, a top-64 about
+0.15 ms). On CPU with the native kernels, rows with neither top_k nor min_p (temperature and
+top_p: the reasoning default) are drawn by engine/cpu's sampler in one pass over the row, by the
+same order and rule.
 """
 
 from __future__ import annotations

@@ -153,13 +153,15 @@ def test_seeded_row_unaffected_by_batch(settings):
 
     g = torch.Generator().manual_seed(11)
     others = [SamplingParams(temperature=0.8, **settings), SamplingParams(temperature=0),
-              SamplingParams(top_p=0.5, seed=1)]
+              SamplingParams(top_p=0.5, seed=1),
+              SamplingParams(seed=5, temperature=0.8, **settings)]
     batched = []
     for _ in range(20):
         # neighbours change every step, share the row's settings, or have seeds of their own
-        logits = torch.cat([torch.randn(2, 4000) * 10, row, torch.randn(1, 4000)])
-        gens = [None, None, g, torch.Generator().manual_seed(1)]
-        out = sample(logits, [others[0], others[1], params, others[2]], gens, [[]] * 4)
+        # (with its settings too: drawn in one call with it where the native sampler draws them)
+        logits = torch.cat([torch.randn(2, 4000) * 10, row, torch.randn(2, 4000)])
+        gens = [None, None, g, torch.Generator().manual_seed(1), torch.Generator().manual_seed(5)]
+        out = sample(logits, [others[0], others[1], params, others[2], others[3]], gens, [[]] * 5)
         batched.append(out.token_ids[2].item())
     assert batched == solo
 
