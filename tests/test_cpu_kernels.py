@@ -272,6 +272,23 @@ def test_without_a_compiler_the_layers_keep_torchs_kernels(rebuilt, monkeypatch,
     assert Int4Linear(w, None, 32).kernel == "torch"
 
 
+def test_a_failing_build_is_tried_once_a_process(rebuilt, monkeypatch, tmp_path, caplog):
+    calls = tmp_path / "calls"
+    compiler = tmp_path / "g++"
+    compiler.write_text(f"#!/bin/sh\necho x >> {calls}\necho 'error: no such intrinsic' >&2\n"
+                        "exit 1\n")
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    if not build.supported():
+        pytest.skip("no native kernels on this CPU")
+    build.prebuild(lambda fraction: None)  # the loader's first attempt, with its progress bar
+    tried = len(calls.read_text().splitlines())
+    assert tried == len(build.SOURCES)  # each source, before the failure was known
+    assert build.library() is None
+    assert "g++ failed: error: no such intrinsic" in caplog.text
+    assert len(calls.read_text().splitlines()) == tried  # not compiled again
+
+
 def test_sikao_native_0_turns_them_off(rebuilt, monkeypatch):
     monkeypatch.setenv("SIKAO_NATIVE", "0")
     assert build.library() is None

@@ -33,6 +33,11 @@ AVX2_FLAGS = ["-march=x86-64-v3", "-mtune=native"]
 ABI = 1
 KEEP = 4  # libraries kept in the cache: one a version, so a developer's builds do not pile up
 log = logging.getLogger(__name__)
+# builds that failed in this process, by target and compiler: the loader's prebuild and then
+# library() would otherwise compile a failing build twice (~10-20 s each on two cores). Only in
+# this process: a failure kept on disk would also keep a passing one's (a full disk, a timeout)
+# from being tried again, and leave the kernels off until the next version.
+_failed: dict[tuple[Path, str], Exception] = {}
 
 P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 SIGNATURES = {
@@ -82,11 +87,14 @@ def _run(cmd: list[str]) -> None:
         raise RuntimeError(f"{cmd[0]} failed: {errors[0]}")
 
 
-def _compile(sources: list[Path], out: Path, progress=None) -> None:
+def _compiler() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+
+
+def _compile(sources: list[Path], out: Path, compiler: str | None, progress=None) -> None:
     """The sources compiled a file per core at once (one g++ for all of them took ~20 s on two
     cores, most of it in attention.cpp, prefill.cpp and matmul.cpp), then linked; `progress`
     (a fraction) as each is done."""
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         raise RuntimeError("no C++ compiler (g++) on PATH")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -125,10 +133,18 @@ def _target(sources: list[Path], name: str) -> Path:
 
 def build(sources: list[Path], name: str, progress=None) -> Path:
     """`sources` compiled for this CPU into the cache as `name`-<key>.so, once per version."""
-    path = _target(sources, name)
-    if not path.exists():
-        _compile(sources, path, progress)
-        _prune(path.parent, name)
+    path, compiler = _target(sources, name), _compiler()
+    if path.exists():
+        return path
+    key = (path, str(compiler))
+    if key in _failed:
+        raise _failed[key]
+    try:
+        _compile(sources, path, compiler, progress)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        _failed[key] = e
+        raise
+    _prune(path.parent, name)
     return path
 
 
